@@ -1,0 +1,15 @@
+using TorchSharp;
+
+namespace AttnDistill;
+
+/// <summary>Process-wide libtorch set-up: load the native library once and report what runs.</summary>
+public static class TorchRuntime
+{
+    /// <summary>Forces libtorch to load (so a broken native install fails early, with its own message).</summary>
+    public static string Describe()
+    {
+        using var probe = torch.ones(2, 2);
+        float sum = probe.sum().item<float>();
+        return $"libtorch {torch.__version__}, threads {torch.get_num_threads()}, probe sum {sum}";
+    }
+}
