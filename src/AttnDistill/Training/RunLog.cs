@@ -13,6 +13,9 @@ public sealed class RunLog : IDisposable
     private readonly StreamWriter _jsonLines;
     private readonly SummaryWriter? _tensorBoard;
 
+    // A skipped batch logs NaN/Infinity: written as JSON strings rather than failing the run.
+    private static readonly JsonSerializerOptions JsonOptions = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     public RunLog(string outDir, bool tensorBoard = true)
     {
         Directory.CreateDirectory(outDir);
@@ -23,7 +26,7 @@ public sealed class RunLog : IDisposable
     /// <summary>Writes one JSON line and the numeric fields as TensorBoard scalars under <paramref name="prefix"/>.</summary>
     public void Write(string prefix, long step, IReadOnlyDictionary<string, object> fields)
     {
-        _jsonLines.WriteLine(JsonSerializer.Serialize(fields));
+        _jsonLines.WriteLine(JsonSerializer.Serialize(fields, JsonOptions));
         if (_tensorBoard is null) return;
         foreach (var (k, v) in fields)
         {
@@ -38,6 +41,7 @@ public sealed class RunLog : IDisposable
     public void Dispose()
     {
         _jsonLines.Dispose();
-        _tensorBoard?.Dispose();
+        // TorchSharp's SummaryWriter writes each event as it comes and holds no open handle.
+        _ = _tensorBoard;
     }
 }

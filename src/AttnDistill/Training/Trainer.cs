@@ -6,6 +6,7 @@ using AttnDistill.Distributed;
 using AttnDistill.Models;
 using TorchSharp;
 using TorchSharp.Modules;
+using DataLoader = AttnDistill.Data.DataLoader;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Training;
@@ -253,7 +254,7 @@ public sealed class Trainer
     /// <summary>Loads model, optimizer, RNG and task state; returns where to continue.</summary>
     private (int Epoch, int Batch, long OptimizerSteps) Restore(TrainingCheckpoint ckpt)
     {
-        StateDicts.CopyInto(_task.Model, ckpt.Model, "checkpoint");
+        StateDictLoader.Load(_task.Model, ckpt.Model);
         var opt = ckpt.Section(TrainingCheckpoint.OptimizerSection)
             ?? throw new CheckpointFormatException("the checkpoint has no optimizer state; it cannot be resumed (start a new run).");
         var bytes = opt.Tensors["torchsharp_state"].data<byte>().ToArray();
