@@ -1,0 +1,82 @@
+using System.Text.Json;
+using AttnDistill.Checkpoints;
+using AttnDistill.Data;
+using AttnDistill.Data.Transforms;
+using AttnDistill.Distributed;
+using AttnDistill.Models;
+using AttnDistill.Training;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Distillation;
+
+/// <summary>What a finished distillation run reports (also written to metrics.json).</summary>
+public sealed record DistillJobResult(TrainResult Train, string BackbonePth, string BackboneSafetensors, VitConfig StudentConfig);
+
+/// <summary>
+/// A whole distillation run: load the teacher, check the settings against it, build the student,
+/// the loader and the trainer, train, then export the student backbone (backbone.pth with DINO
+/// names, backbone.safetensors with its config) and metrics.json.
+/// </summary>
+public static class DistillJob
+{
+    /// <summary>Loads the teacher and checks every setting; nothing heavy has run when this throws.</summary>
+    public static (VisionTransformer Teacher, VitConfig Student) Prepare(DistillJobConfig cfg, Action<string>? log)
+    {
+        var student = cfg.Student.Validate();
+        var teacher = BackboneLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads }, log);
+        var t = teacher.Config;
+        if (student.ImageSize % t.PatchSize != 0)
+            throw new ArgumentException($"the teacher's patch size {t.PatchSize} does not divide the image size {student.ImageSize}: pick an image size that both patch sizes divide.");
+        // A MAE-style (sin-cos) teacher gets a sin-cos student unless the user asked otherwise.
+        cfg.Loss.Validate(student.NumHeads, t.NumHeads, student.GridSize, student.ImageSize / t.PatchSize,
+            student.EmbedDim, t.EmbedDim, cfg.ProjectorLayers > 0, student.Depth, t.Depth);
+        if (cfg.ProjectorLayers is < 0 or > 16)
+            throw new ArgumentException($"--proj-layers must be in 0..16, got {cfg.ProjectorLayers}.");
+        return (teacher, student);
+    }
+
+    public static DistillJobResult Run(DistillJobConfig cfg, string configText, IDistributedContext? dist = null,
+        IProgress<TrainProgress>? progress = null, Action<string>? log = null, CancellationToken stop = default)
+    {
+        dist ??= SingleProcess.Instance;
+        Directory.CreateDirectory(cfg.OutDir);
+        manual_seed(cfg.Trainer.Seed);
+        var (teacher, studentConfig) = Prepare(cfg, log);
+        using var _ = teacher;
+        var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
+        var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
+
+        var dataset = DatasetFactory.Open(cfg.DataRoot, DataSplit.Train);
+        var loader = new DataLoader(dataset, TransformPresets.Train(studentConfig.ImageSize, cfg.CropScaleMin), new DataLoaderOptions
+        {
+            BatchSize = cfg.Trainer.BatchSize, Seed = cfg.Trainer.Seed, DropLast = true, Workers = cfg.Workers,
+            Rank = dist.Rank, WorldSize = dist.WorldSize, Log = log,
+        });
+        log?.Invoke($"data: {dataset.Count} images, {dataset.ClassNames.Count} classes, {loader.BatchesPerEpoch} batches per epoch");
+
+        var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
+        {
+            OutDir = cfg.OutDir, Resume = cfg.Resume, ConfigText = configText, ModelConfig = studentConfig,
+            Distributed = dist, Progress = progress, Log = log, Stop = stop,
+        });
+        log?.Invoke($"lr {trainer.PeakLr:G4} (peak), accumulation {trainer.AccumulationSteps}, teacher {Describe(teacher.Config)}, student {Describe(studentConfig)} + P{cfg.ProjectorLayers}");
+        var result = trainer.Run();
+
+        string pth = Path.Combine(cfg.OutDir, "backbone.pth"), st = Path.Combine(cfg.OutDir, "backbone.safetensors");
+        if (dist.IsMain)
+        {
+            BackboneExport.SavePth(student.Backbone, pth);
+            BackboneExport.SaveSafetensors(student.Backbone, st, studentConfig);
+            MetricsFile.Merge(Path.Combine(cfg.OutDir, "metrics.json"), "distill", new Dictionary<string, object>
+            {
+                ["epochs"] = result.EpochsDone, ["optimizer_steps"] = result.OptimizerSteps, ["skipped_batches"] = result.SkippedBatches,
+                ["final_loss"] = result.LastEpochLoss, ["images_per_s"] = result.ImagesPerSecond, ["interrupted"] = result.Interrupted,
+                ["unreadable_images"] = loader.UnreadableCount,
+            });
+        }
+        return new DistillJobResult(result, pth, st, studentConfig);
+    }
+
+    public static string Describe(VitConfig c) =>
+        $"ViT depth {c.Depth} dim {c.EmbedDim} heads {c.NumHeads} patch {c.PatchSize} image {c.ImageSize} ({c.PosEmbed} PE)";
+}

@@ -1,0 +1,25 @@
+using AttnDistill.Models;
+using AttnDistill.Training;
+
+namespace AttnDistill.Distillation;
+
+/// <summary>Everything a distillation run needs; the CLI and recipes fill it.</summary>
+public sealed record DistillJobConfig
+{
+    public required string DataRoot { get; init; }
+    public required string TeacherPath { get; init; }
+    /// <summary>Heads of the teacher when its width is not in the standard table.</summary>
+    public int? TeacherHeads { get; init; }
+    public required VitConfig Student { get; init; }
+    public int ProjectorLayers { get; init; } = 4;
+    public DistillLossOptions Loss { get; init; } = new();
+    public DistillationMethod Method { get; init; } = DistillationMethod.AttnDistill;
+    public int CompressQueue { get; init; } = CompressLoss.DefaultQueueSize;
+    public double CompressTau { get; init; } = CompressLoss.DefaultTau;
+    public required TrainerOptions Trainer { get; init; }
+    public int Workers { get; init; } = 2;
+    /// <summary>RandomResizedCrop's lower scale bound (0.2 in the paper).</summary>
+    public double CropScaleMin { get; init; } = 0.2;
+    public required string OutDir { get; init; }
+    public bool Resume { get; init; }
+}

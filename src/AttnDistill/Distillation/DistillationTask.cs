@@ -1,0 +1,99 @@
+using AttnDistill.Checkpoints;
+using AttnDistill.Data;
+using AttnDistill.Models;
+using AttnDistill.Training;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Distillation;
+
+/// <summary>
+/// One distillation step (METHOD.md section 3): the frozen teacher (eval, no grad) and the student
+/// see the same augmented batch; the loss compares CLS features and last-block (or every-block)
+/// CLS attention rows. The trainer does the rest.
+/// </summary>
+public sealed class DistillationTask : ITrainingTask
+{
+    private readonly VisionTransformer _teacher;
+    private readonly DistillStudent _student;
+    private readonly DistillLossOptions _loss;
+    private readonly CompressLoss? _compress;
+
+    public DistillationTask(VisionTransformer teacher, DistillStudent student, DistillLossOptions loss,
+        DistillationMethod method = DistillationMethod.AttnDistill, int compressQueue = CompressLoss.DefaultQueueSize, double compressTau = CompressLoss.DefaultTau, long seed = 0)
+    {
+        _teacher = teacher;
+        _student = student;
+        _loss = loss;
+        foreach (var p in teacher.parameters()) p.requires_grad = false;
+        teacher.eval();
+        if (method == DistillationMethod.CompRess)
+            _compress = new CompressLoss(student.FeatureDim, compressQueue, compressTau, seed);
+    }
+
+    public nn.Module Model => _student;
+    public DistillStudent Student => _student;
+    public string Kind => _compress is null ? "distill" : "distill-compress";
+
+    public void Train()
+    {
+        _student.train();
+        _teacher.eval();
+    }
+
+    private AttentionRequest Request =>
+        _compress is not null || !_loss.UsesAttention ? AttentionRequest.None
+        : _loss.AllBlocks ? AttentionRequest.AllBlocks : AttentionRequest.LastBlock;
+
+    public StepLoss Loss(DataBatch batch)
+    {
+        var x = batch.Images;
+        var request = Request;
+        Tensor fT;
+        IReadOnlyList<BlockAttention> aT;
+        using (no_grad())
+        {
+            var t = _teacher.ForwardFeatures(x, request, _loss.WeightByValue);
+            using var normed = _teacher.Norm.forward(t.Hidden);
+            fT = _loss.PatchTokenAlign ? normed.alias() : normed.select(1, 0);
+            aT = t.Attention;
+        }
+        var s = _student.Forward(x, request, _loss.WeightByValue, _loss.PatchTokenAlign);
+
+        if (_compress is not null)
+        {
+            // The batch's teacher features join the queue FIFO right after the loss uses it.
+            var c = _compress.Compute(s.Feature, fT, update: true);
+            return new StepLoss(c, new Dictionary<string, Tensor> { ["compress"] = c }, () => Describe(s.Feature, fT, s.Attention, aT));
+        }
+        var parts = AttentionDistillLoss.Compute(_loss, s.Feature, fT,
+            s.Attention.Select(a => a.ClsAttention).ToArray(), aT.Select(a => a.ClsAttention).ToArray(),
+            _loss.WeightByValue ? s.Attention.Select(a => a.ValueNorms!).ToArray() : null,
+            _loss.WeightByValue ? aT.Select(a => a.ValueNorms!).ToArray() : null);
+        return new StepLoss(parts.Total, new Dictionary<string, Tensor> { ["cls"] = parts.Cls, ["attn"] = parts.Attn },
+            () => Describe(s.Feature, fT, s.Attention, aT));
+    }
+
+    /// <summary>Min/max of features and maps, for the log line of a skipped batch.</summary>
+    private static string Describe(Tensor fS, Tensor fT, IReadOnlyList<BlockAttention> aS, IReadOnlyList<BlockAttention> aT)
+    {
+        static string Range(string name, Tensor t) =>
+            $"{name} [{t.min().item<float>():G4}, {t.max().item<float>():G4}] nan={t.isnan().any().item<bool>()}";
+        var parts = new List<string> { Range("student feature", fS), Range("teacher feature", fT) };
+        if (aS.Count > 0) parts.Add(Range("student attention", aS[^1].ClsAttention));
+        if (aT.Count > 0) parts.Add(Range("teacher attention", aT[^1].ClsAttention));
+        return string.Join("; ", parts);
+    }
+
+    public CheckpointSection? SaveState() => _compress is null ? null : new CheckpointSection
+    {
+        Tensors = { ["compress_queue"] = _compress.Queue },
+        Json = System.Text.Json.JsonSerializer.Serialize(new { compress_pointer = _compress.Pointer }),
+    };
+
+    public void LoadState(CheckpointSection state)
+    {
+        if (_compress is null) return;
+        using var doc = System.Text.Json.JsonDocument.Parse(state.Json);
+        _compress.LoadState(state.Tensors["compress_queue"], doc.RootElement.GetProperty("compress_pointer").GetInt64());
+    }
+}
