@@ -1,11 +1,12 @@
 using AttnDistill.Checkpoints;
 using AttnDistill.Models;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace AttnDistill.Tests.Checkpoints;
 
 /// <summary>The C# ViT loaded from every fixture format reproduces PyTorch within 1e-5 (issue 2 acceptance).</summary>
-public class ParityTests
+public class ParityTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData("vit_a.pth", "vit_a", null)]
@@ -27,6 +28,6 @@ public class ParityTests
         var report = StateDictLoader.Load(m, ckpt.Tensors);
         Assert.Equal(m.state_dict().Count, report.Loaded);
         Assert.Empty(report.Notes);
-        VitFixtures.AssertParity(m, model);
+        output.WriteLine($"{file}: worst abs diff {VitFixtures.AssertParity(m, model):e2}");
     }
 }
