@@ -39,3 +39,26 @@ public class RoundTripTests
         VitFixtures.AssertParity(m2, model);
     }
 }
+
+public class VitCheckpointLoaderTests
+{
+    [Fact]
+    public void BuildsAndLoadsFromAFileAndMovesToAnotherImageSize()
+    {
+        var notes = new List<string>();
+        var (m, cfg) = VitCheckpointLoader.Load(VitFixtures.Path("vit_a_dino.pth"), new VitInferenceOptions { NumHeads = 4 }, info: notes.Add);
+        using (m)
+        {
+            Assert.Equal(VitFixtures.Config("vit_a"), cfg);
+            VitFixtures.AssertParity(m, "vit_a");
+        }
+        Assert.Contains("teacher", notes[0]);
+
+        var (big, bigCfg) = VitCheckpointLoader.Load(VitFixtures.Path("vit_a.pth"), new VitInferenceOptions { NumHeads = 4 }, imageSize: 32, info: notes.Add);
+        using (big)
+        {
+            Assert.Equal(8, bigCfg.GridSize);
+            Assert.Contains(notes, n => n.Contains("resampled bicubically from grid 4"));
+        }
+    }
+}

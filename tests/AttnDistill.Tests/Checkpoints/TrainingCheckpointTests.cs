@@ -149,6 +149,12 @@ public class TrainingCheckpointTests
     }
 
     [Fact]
+    public void DirectoryIsSyncedOnLinux()
+    {
+        if (OperatingSystem.IsLinux()) Assert.True(AtomicFile.TrySyncDirectory(Path.GetTempPath()));
+    }
+
+    [Fact]
     public void TorchRngStateIsRestored()
     {
         var rng = TrainingCheckpoint.CaptureTorchRng();
