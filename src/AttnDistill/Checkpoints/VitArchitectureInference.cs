@@ -7,16 +7,11 @@ namespace AttnDistill.Checkpoints;
 /// Rebuilds a <see cref="VitConfig"/> from a backbone state dict: width, depth, patch size, input
 /// channels and MLP width from the tensors' shapes, the grid (and so the image size) from pos_embed,
 /// the position-embedding kind by comparing pos_embed with the 2-D sin-cos table, and the head count
-/// from the standard width table unless a preset or an explicit count is given.
+/// from the standard width table (<see cref="VitPresets.StandardHeadsForWidth"/>) unless a preset or
+/// an explicit count is given.
 /// </summary>
 public static class VitArchitectureInference
 {
-    /// <summary>Heads of the standard widths: ViT-Tiny, Small, Base, Large.</summary>
-    public static readonly IReadOnlyDictionary<long, int> StandardHeads = new Dictionary<long, int>
-    {
-        [192] = 3, [384] = 6, [768] = 12, [1024] = 16,
-    };
-
     public static VitConfig Infer(IReadOnlyDictionary<string, Tensor> backbone, VitInferenceOptions? options = null)
     {
         options ??= new VitInferenceOptions();
@@ -30,11 +25,11 @@ public static class VitArchitectureInference
         int heads;
         if (options.NumHeads is int h) heads = h;
         else if (options.Preset is { } preset) heads = preset.NumHeads;
-        else if (StandardHeads.TryGetValue(s.Width, out int std)) heads = std;
+        else if (s.Width <= int.MaxValue && VitPresets.StandardHeadsForWidth((int)s.Width) is int std) heads = std;
         else
             throw new ArgumentException(
                 $"cannot infer the number of attention heads: width {s.Width} is not a standard ViT width " +
-                $"(192: 3 heads, 384: 6, 768: 12, 1024: 16). Pass the head count explicitly (--heads) or a preset.");
+                $"(192: 3 heads, 384: 6, 768: 12, 1024: 16, 1280: 16). Pass the head count explicitly (--heads) or a preset.");
 
         var baseCfg = options.Preset ?? new VitConfig();
         if (options.Preset is { } p)

@@ -1,0 +1,37 @@
+using AttnDistill.Models;
+
+namespace AttnDistill.Checkpoints;
+
+/// <summary>
+/// One call from a checkpoint file to a ready ViT: read the backbone, take the stored config (files
+/// we wrote) or infer it, optionally move it to another image size (pos_embed is then resampled),
+/// build the model and load it strictly.
+/// </summary>
+public static class VitCheckpointLoader
+{
+    /// <param name="path">A .pth (zip), .safetensors or training checkpoint.</param>
+    /// <param name="options">Heads / preset / position-embedding kind for checkpoints that do not carry a config.</param>
+    /// <param name="checkpointKey">Wrapper entry to use ("teacher", "student", ...); null picks the first present.</param>
+    /// <param name="imageSize">Build the model for this input size instead of the checkpoint's.</param>
+    /// <param name="info">Receives what was done (source, ignored keys, resampling).</param>
+    public static (VisionTransformer Model, VitConfig Config) Load(string path, VitInferenceOptions? options = null,
+        string? checkpointKey = null, int? imageSize = null, Action<string>? info = null)
+    {
+        using var ckpt = CheckpointReader.Read(path, checkpointKey);
+        info?.Invoke(ckpt.Summary());
+        var cfg = ckpt.Config ?? VitArchitectureInference.Infer(ckpt.Tensors, options);
+        if (ckpt.Config is not null && options?.NumHeads is int h) cfg = cfg with { NumHeads = h };
+        if (imageSize is int size) cfg = (cfg with { ImageSize = size }).Validate();
+        var model = new VisionTransformer(cfg);
+        try
+        {
+            StateDictLoader.Load(model, ckpt.Tensors, info);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return (model, cfg);
+    }
+}
