@@ -23,11 +23,11 @@ public static class DistillJob
     public static (VisionTransformer Teacher, VitConfig Student) Prepare(DistillJobConfig cfg, Action<string>? log)
     {
         var student = cfg.Student.Validate();
-        var teacher = BackboneLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads }, log);
+        // The teacher sees the student's crops: its position table is resampled to that size at load.
+        var (teacher, _) = VitCheckpointLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads }, imageSize: student.ImageSize, info: log);
         var t = teacher.Config;
         if (student.ImageSize % t.PatchSize != 0)
             throw new ArgumentException($"the teacher's patch size {t.PatchSize} does not divide the image size {student.ImageSize}: pick an image size that both patch sizes divide.");
-        // A MAE-style (sin-cos) teacher gets a sin-cos student unless the user asked otherwise.
         cfg.Loss.Validate(student.NumHeads, t.NumHeads, student.GridSize, student.ImageSize / t.PatchSize,
             student.EmbedDim, t.EmbedDim, cfg.ProjectorLayers > 0, student.Depth, t.Depth);
         if (cfg.ProjectorLayers is < 0 or > 16)
