@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using AttnDistill.Training;
+
+namespace AttnDistill.Cli.Commands;
+
+/// <summary>Options every training command shares (the trainer core's recipe, supplement Table 8).</summary>
+public sealed class TrainerOptionSet
+{
+    public readonly Option<int> Epochs = Positive("--epochs", "Training epochs (paper: 500 ViT-T / 800 ViT-S on ImageNet-1K, 3200 on the subset).", 100);
+    public readonly Option<double> WarmupEpochs = new("--warmup-epochs") { Description = "Linear lr warm-up epochs (paper: 40).", DefaultValueFactory = _ => 40 };
+    public readonly Option<int> BatchSize = Positive("--batch-size", "Images per process per micro-batch.", 64);
+    public readonly Option<int> EffectiveBatch = new("--effective-batch") { Description = "Images per optimizer step over all processes, reached by gradient accumulation (paper: 4096). 0 = no accumulation.", DefaultValueFactory = _ => 0 };
+    public readonly Option<double> BaseLr = PositiveDouble("--blr", "Base learning rate: lr = blr x effective batch / 256 (paper: 1.5e-4).", 1.5e-4);
+    public readonly Option<double?> Lr = new("--lr") { Description = "Absolute peak learning rate (overrides --blr)." };
+    public readonly Option<double> MinLr = new("--min-lr") { Description = "Learning rate at the end of the cosine.", DefaultValueFactory = _ => 0 };
+    public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay on weights (not biases/norms) (paper: 0.05).", DefaultValueFactory = _ => 0.05 };
+    public readonly Option<double> ClipGrad = new("--clip-grad") { Description = "Max global gradient norm; 0 = off.", DefaultValueFactory = _ => 0 };
+    public readonly Option<int> CheckpointEvery = Positive("--checkpoint-every", "Write checkpoint-*.ckpt every N epochs (and at the end).", 1);
+    public readonly Option<int> LogEvery = Positive("--log-every", "Log a JSON line to log.txt every N batches.", 10);
+    public readonly Option<int> Seed = new("--seed") { Description = "One seed for data order, augmentation, init and masks.", DefaultValueFactory = _ => 0 };
+    public readonly Option<int> Workers = new("--workers") { Description = "Data loading threads.", DefaultValueFactory = _ => 2 };
+    public readonly Option<int?> Threads = new("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
+    public readonly Option<string> Out = new("--out") { Description = "Run folder: config.yaml, log.txt, tensorboard/, checkpoints, backbone.pth/.safetensors, metrics.json.", Required = true };
+    public readonly Option<bool> Resume = new("--resume") { Description = "Continue from the newest readable checkpoint in --out." };
+    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or cuda:N (this build is CPU-only unless built with -p:TorchBackend=cuda).", DefaultValueFactory = _ => "cpu" };
+
+    public void AddTo(Command c)
+    {
+        foreach (var o in new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device })
+            c.Options.Add(o);
+    }
+
+    public TrainerOptions Read(ParseResult r) => new TrainerOptions
+    {
+        Epochs = r.GetValue(Epochs), WarmupEpochs = r.GetValue(WarmupEpochs), BatchSize = r.GetValue(BatchSize),
+        EffectiveBatch = r.GetValue(EffectiveBatch), BaseLr = r.GetValue(BaseLr), Lr = r.GetValue(Lr), MinLr = r.GetValue(MinLr),
+        WeightDecay = r.GetValue(WeightDecay), ClipGrad = r.GetValue(ClipGrad), CheckpointEveryEpochs = r.GetValue(CheckpointEvery),
+        LogEverySteps = r.GetValue(LogEvery), Seed = r.GetValue(Seed),
+    }.Validate();
+
+    public static Option<int> Positive(string name, string description, int defaultValue)
+    {
+        var o = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+        o.Validators.Add(r => { if (r.GetValueOrDefault<int>() <= 0) r.AddError($"{name} must be positive, got {r.GetValueOrDefault<int>()}."); });
+        return o;
+    }
+
+    public static Option<double> PositiveDouble(string name, string description, double defaultValue)
+    {
+        var o = new Option<double>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+        o.Validators.Add(r => { if (!(r.GetValueOrDefault<double>() > 0)) r.AddError($"{name} must be positive, got {r.GetValueOrDefault<double>()}."); });
+        return o;
+    }
+}

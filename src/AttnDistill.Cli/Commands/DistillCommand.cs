@@ -1,0 +1,86 @@
+using System.CommandLine;
+using AttnDistill.Distillation;
+using AttnDistill.Models;
+
+namespace AttnDistill.Cli.Commands;
+
+/// <summary>`attndistill distill`: train a small ViT from a frozen teacher's features and attention.</summary>
+public static class DistillCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("distill", "Distill a student ViT from a frozen self-supervised teacher (features + attention maps, AttnDistill BMVC 2022).");
+        var data = new Option<string>("--data") { Description = "Training images: an ImageFolder root (train/<class>/*.jpg), IDX (Fashion-MNIST) or CIFAR binary folder.", Required = true };
+        var teacher = new Option<string>("--teacher") { Description = "Teacher checkpoint: DINO/MAE/Mugs/iBOT/timm .pth or .safetensors, or ours (pretrain-mae's teacher.safetensors).", Required = true };
+        var teacherHeads = new Option<int?>("--teacher-heads") { Description = "Teacher heads when its width is not 192/384/768/1024." };
+        var student = new Option<string>("--student") { Description = $"Student preset ({string.Join(", ", VitPresets.Names.Where(n => n.StartsWith("vit_tiny") || n.StartsWith("vit_small")).Order())}, mae_* for sin-cos PE).", DefaultValueFactory = _ => "vit_tiny_patch16" };
+        var patch = new Option<int?>("--student-patch") { Description = "Student patch size (Table 10 'patch size')." };
+        var depth = new Option<int?>("--student-depth") { Description = "Student blocks (Table 10 'layers')." };
+        var heads = new Option<int?>("--student-heads") { Description = "Student heads (Table 10 'heads')." };
+        var dim = new Option<int?>("--student-dim") { Description = "Student width." };
+        var pos = new Option<PosEmbedKind?>("--student-pos-embed") { Description = "learnable or sincos; default: the preset's." };
+        var imageSize = TrainerOptionSet.Positive("--image-size", "Crop size of RandomResizedCrop (224 in the paper; 32 or 28 on a CPU).", 224);
+        var proj = new Option<int>("--proj-layers") { Description = "Projector P layers (Table 10(d): 0/1/2/4/8; paper default 4).", DefaultValueFactory = _ => 4 };
+        var wCls = new Option<double>("--weight-cls") { Description = "w_cls: weight of the CLS feature MSE.", DefaultValueFactory = _ => 1.0 };
+        var wAttn = new Option<double>("--weight-attn") { Description = "lambda (the paper's w_attn) of the attention KL; 0 = feature-only baseline (paper best 0.1).", DefaultValueFactory = _ => 0.1 };
+        var temp = new Option<double>("--attn-T") { Description = "T, the head-aggregation temperature (paper best 10; 5 and 20 worse).", DefaultValueFactory = _ => 10 };
+        var agg = new Option<AttentionAggregation>("--aggregation") { Description = "Head aggregation (Table 10 'aggregation'): product (the method's log-sum), max, mean, min, none (per head; head counts must match).", DefaultValueFactory = _ => AttentionAggregation.Product };
+        var interp = new Option<bool>("--interpolate") { Description = "Bicubic-resize the teacher's patch attention to the student's grid when patch sizes differ.", DefaultValueFactory = _ => true };
+        var allBlocks = new Option<bool>("--attn-all-blocks") { Description = "Attention loss on every block (Table 10 'attention layer: all') instead of the last." };
+        var byValue = new Option<bool>("--weight-by-value") { Description = "Weight attention by value-vector norms before the loss (Table 10 'weight by VALUE', after ATS)." };
+        var attnLoss = new Option<AttentionLossKind>("--attn-loss") { Description = "KL (the method) or MSE (Table 10 'MSE').", DefaultValueFactory = _ => AttentionLossKind.KL };
+        var patchAlign = new Option<bool>("--patch-token-align") { Description = "Feature loss over all tokens, not only CLS (Table 10 'patch token align')." };
+        var method = new Option<DistillationMethod>("--method") { Description = "attndistill, or compress for the CompRess 1q baseline (Table 10 'CompRes KD').", DefaultValueFactory = _ => DistillationMethod.AttnDistill };
+        var queue = new Option<int>("--compress-queue") { Description = "CompRess memory bank size.", DefaultValueFactory = _ => CompressLoss.DefaultQueueSize };
+        var tau = new Option<double>("--compress-tau") { Description = "CompRess temperature.", DefaultValueFactory = _ => CompressLoss.DefaultTau };
+        var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
+        foreach (var o in new Option[] { config, data, teacher, teacherHeads, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau })
+            cmd.Options.Add(o);
+        var trainer = new TrainerOptionSet();
+        trainer.AddTo(cmd);
+
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
+        {
+            var preset = VitPresets.Get(parsed.GetValue(student)!);
+            var studentCfg = preset with
+            {
+                ImageSize = parsed.GetValue(imageSize),
+                PatchSize = parsed.GetValue(patch) ?? preset.PatchSize,
+                Depth = parsed.GetValue(depth) ?? preset.Depth,
+                NumHeads = parsed.GetValue(heads) ?? preset.NumHeads,
+                EmbedDim = parsed.GetValue(dim) ?? preset.EmbedDim,
+                PosEmbed = parsed.GetValue(pos) ?? preset.PosEmbed,
+            };
+            var job = new DistillJobConfig
+            {
+                DataRoot = parsed.GetValue(data)!, TeacherPath = parsed.GetValue(teacher)!, TeacherHeads = parsed.GetValue(teacherHeads),
+                Student = studentCfg, ProjectorLayers = parsed.GetValue(proj),
+                Loss = new DistillLossOptions
+                {
+                    WeightCls = parsed.GetValue(wCls), WeightAttn = parsed.GetValue(wAttn), AttnTemperature = parsed.GetValue(temp),
+                    Aggregation = parsed.GetValue(agg), Interpolate = parsed.GetValue(interp), AllBlocks = parsed.GetValue(allBlocks),
+                    WeightByValue = parsed.GetValue(byValue), AttnLoss = parsed.GetValue(attnLoss), PatchTokenAlign = parsed.GetValue(patchAlign),
+                },
+                Method = parsed.GetValue(method), CompressQueue = parsed.GetValue(queue), CompressTau = parsed.GetValue(tau),
+                Trainer = trainer.Read(parsed), Workers = parsed.GetValue(trainer.Workers),
+                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume),
+            };
+            Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
+            var result = ConsoleReporting.WithTrainingProgress("distill",
+                progress => DistillJob.Run(job, File.ReadAllText(Path.Combine(job.OutDir, "config.yaml")), progress: progress, log: ConsoleReporting.Info, stop: stop));
+            ConsoleReporting.Summary("distillation", new[]
+            {
+                ("student", DistillJob.Describe(result.StudentConfig)),
+                ("epochs done", result.Train.EpochsDone.ToString()),
+                ("optimizer steps", result.Train.OptimizerSteps.ToString()),
+                ("skipped batches", result.Train.SkippedBatches.ToString()),
+                ("final loss", string.Join(", ", result.Train.LastEpochLoss.Select(kv => $"{kv.Key} {kv.Value:G4}"))),
+                ("images/s", result.Train.ImagesPerSecond.ToString("F1")),
+                ("backbone", result.BackbonePth),
+                ("last checkpoint", result.Train.LastCheckpoint ?? "-"),
+            });
+            return result.Train.Interrupted ? Run.InterruptedExitCode : 0;
+        }));
+        return cmd;
+    }
+}

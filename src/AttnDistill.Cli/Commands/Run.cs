@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using AttnDistill.Checkpoints;
+using AttnDistill.Training;
+
+namespace AttnDistill.Cli.Commands;
+
+/// <summary>What every command's action shares: signals, error reporting, run-folder set-up.</summary>
+public static class Run
+{
+    /// <summary>Exit code after SIGINT (128 + 2) or SIGTERM (128 + 15); set by the signal seen.</summary>
+    public static int InterruptedExitCode { get; private set; } = 130;
+
+    /// <summary>
+    /// Runs the work with SIGINT/SIGTERM turned into a graceful stop (finish the step, checkpoint,
+    /// exit 130/143) and known errors turned into one red line and exit code 2.
+    /// </summary>
+    public static Task<int> Guarded(ParseResult parsed, CancellationToken _, Func<CancellationToken, int> work)
+    {
+        using var stop = new CancellationTokenSource();
+        void OnSignal(PosixSignalContext ctx, int code)
+        {
+            ctx.Cancel = true;                   // do not die: let the trainer finish its step
+            InterruptedExitCode = code;
+            ConsoleReporting.Info("stopping after this step (a checkpoint will be written)...");
+            stop.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => OnSignal(c, 130));
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, 143));
+        try
+        {
+            return Task.FromResult(work(stop.Token));
+        }
+        catch (Exception ex) when (ex is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
+                                   or CheckpointFormatException or CheckpointMismatchException or TrainingDivergedException
+                                   or RecipeException or UnauthorizedAccessException or IOException)
+        {
+            ConsoleReporting.Error(ex.Message);
+            return Task.FromResult(2);
+        }
+    }
+
+    /// <summary>Creates the run folder, checks it is writable, writes config.yaml, applies thread settings.</summary>
+    public static void PrepareOutDir(string outDir, ParseResult parsed, int? threads, string device)
+    {
+        if (device != "cpu" && !TorchSharp.torch.cuda.is_available())
+            throw new ArgumentException($"--device {device}: CUDA is not available in this build or on this machine; use --device cpu, or build with -p:TorchBackend=cuda on a CUDA machine.");
+        Directory.CreateDirectory(outDir);
+        string probe = Path.Combine(outDir, ".write-test");
+        try { File.WriteAllText(probe, ""); File.Delete(probe); }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new ArgumentException($"--out {outDir} is not writable ({ex.Message}): choose another folder.");
+        }
+        File.WriteAllText(Path.Combine(outDir, "config.yaml"), RecipeArguments.Resolve(parsed));
+        if (threads is { } n) TorchSharp.torch.set_num_threads(n);
+    }
+}

@@ -1,0 +1,49 @@
+using AttnDistill.Training;
+using Spectre.Console;
+
+namespace AttnDistill.Cli;
+
+/// <summary>Progress bars (rate, ETA) and summary tables on the terminal; plain lines when redirected.</summary>
+public static class ConsoleReporting
+{
+    public static void Info(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+
+    public static void Error(string message) => AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+
+    /// <summary>Runs <paramref name="work"/> with a progress bar fed by its <see cref="TrainProgress"/> reports.</summary>
+    public static T WithTrainingProgress<T>(string title, Func<IProgress<TrainProgress>, T> work)
+    {
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(title, maxValue: 1);
+                var progress = new Reporter(p =>
+                {
+                    task.MaxValue = Math.Max(1, p.TotalBatches);
+                    task.Value = p.DoneBatches;
+                    string loss = string.Join(" ", p.Loss.Select(kv => $"{kv.Key} {kv.Value:G4}"));
+                    task.Description = $"{title} epoch {p.Epoch + 1}/{p.Epochs} {loss} lr {p.Lr:G3} {p.ImagesPerSecond:F0} img/s";
+                });
+                result = work(progress);
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
+    {
+        public void Report(TrainProgress value) => report(value);
+    }
+
+    public static void Summary(string title, IEnumerable<(string Key, string Value)> rows)
+    {
+        var table = new Table().Title(title).AddColumn("what").AddColumn("value");
+        foreach (var (k, v) in rows) table.AddRow(Markup.Escape(k), Markup.Escape(v));
+        AnsiConsole.Write(table);
+    }
+}
