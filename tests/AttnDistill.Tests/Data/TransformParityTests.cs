@@ -102,6 +102,15 @@ public class TransformParityTests
         for (int i = 0; i < ours.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(ours[i] - expected[i]));
         _out.WriteLine($"max |diff| {maxDiff}");
         Assert.True(maxDiff < 1e-6f, $"max diff {maxDiff}");
+        // The loader's path (per-sample lookup table into CHW floats) gives the same bits.
+        var normalizer = new PixelNormalizer(3, ImageTensors.ImageNetMean, ImageTensors.ImageNetStd);
+        var chw = new float[ours.Length];
+        for (int i = 0; i < 3; i++)
+        {
+            var one = new DecodedImage(48, 48, 3, buffer.AsSpan(i * 48 * 48 * 3, 48 * 48 * 3).ToArray());
+            normalizer.WriteChw(one, chw.AsSpan(i * 3 * 48 * 48));
+        }
+        Assert.Equal(expected, chw);
     }
 
     [Fact]
