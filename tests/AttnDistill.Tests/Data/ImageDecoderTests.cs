@@ -31,11 +31,14 @@ public class ImageDecoderTests
         var fx = LoadFixture("pipeline.pt");
         var expected = Bytes(fx, "decoded/" + name);
         var shape = Shape(fx, "decoded/" + name); // (H, W, 3)
-        var img = ImageDecoder.DecodeFile(FixtureImage(name));
-        Assert.Equal(3, img.Channels);
-        Assert.Equal(shape[0], img.Height);
-        Assert.Equal(shape[1], img.Width);
-        Assert.True(MaxDiff(expected, img.Pixels) <= tolerance, $"{name}: max diff {MaxDiff(expected, img.Pixels)}");
+        var bytes = File.ReadAllBytes(FixtureImage(name));
+        foreach (var img in new[] { ImageDecoder.Decode(bytes, name), ImageDecoder.DecodeWithSkia(bytes, name) })
+        {
+            Assert.Equal(3, img.Channels);
+            Assert.Equal(shape[0], img.Height);
+            Assert.Equal(shape[1], img.Width);
+            Assert.True(MaxDiff(expected, img.Pixels) <= tolerance, $"{name}: max diff {MaxDiff(expected, img.Pixels)}");
+        }
     }
 
     [Fact]
@@ -55,9 +58,10 @@ public class ImageDecoderTests
     public void BigImagesDecodeLikePil()
     {
         var fx = LoadFixture("pipeline.pt");
-        foreach (var (name, tol) in new[] { ("big.png", 0), ("big.jpg", 1) })
+        foreach (var (name, tol, skia) in new[] { ("big.png", 0, false), ("big.jpg", 0, false), ("big.jpg", 0, true) })
         {
-            var img = ImageDecoder.DecodeFile(FixtureImage(name));
+            var bytes = File.ReadAllBytes(FixtureImage(name));
+            var img = skia ? ImageDecoder.DecodeWithSkia(bytes, name) : ImageDecoder.Decode(bytes, name);
             Assert.Equal((500, 375), (img.Width, img.Height));
             var grid = Bytes(fx, "decodedgrid/" + name);
             var ours = new List<byte>();
@@ -66,6 +70,14 @@ public class ImageDecoderTests
                     for (int c = 0; c < 3; c++) ours.Add(img.At(x, y, c));
             Assert.True(MaxDiff(grid, ours.ToArray()) <= tol, $"{name}: max diff {MaxDiff(grid, ours.ToArray())}");
         }
+    }
+
+    [Fact]
+    public void ReportsWhichJpegDecoderRuns()
+    {
+        // Informational: the fast path needs Debian's libturbojpeg0; results are the same either way.
+        Console.WriteLine($"TurboJPEG available: {ImageDecoder.TurboJpegAvailable}");
+        Assert.Equal(OperatingSystem.IsLinux() && File.Exists("/usr/lib/x86_64-linux-gnu/libturbojpeg.so.0"), ImageDecoder.TurboJpegAvailable);
     }
 
     [Fact]
@@ -89,7 +101,10 @@ public class ImageDecoderTests
         var big = File.ReadAllBytes(FixtureImage("big.jpg"));
         File.WriteAllBytes(truncated, big.AsSpan(0, big.Length / 3).ToArray());
         foreach (string p in new[] { zero, text, truncated })
+        {
             Assert.Throws<InvalidDataException>(() => ImageDecoder.DecodeFile(p));
+            Assert.Throws<InvalidDataException>(() => ImageDecoder.DecodeWithSkia(File.ReadAllBytes(p), p));
+        }
         Assert.Null(ImageDecoder.TryReadSize(zero));
         Assert.Null(ImageDecoder.TryReadSize(text));
         Assert.Equal((500, 375), ImageDecoder.TryReadSize(FixtureImage("big.jpg")));

@@ -23,9 +23,10 @@ public sealed class RandomHorizontalFlip : IImageTransform
         var dst = new byte[src.Length];
         for (int y = 0; y < image.Height; y++)
         {
-            int row = y * stride;
-            for (int x = 0; x < w; x++)
-                Buffer.BlockCopy(src, row + x * c, dst, row + (w - 1 - x) * c, c);
+            var from = src.AsSpan(y * stride, stride);
+            var to = dst.AsSpan(y * stride, stride);
+            for (int x = 0, m = stride - c; x < stride; x += c, m -= c)
+                for (int k = 0; k < c; k++) to[m + k] = from[x + k];
         }
         return new DecodedImage(w, image.Height, c, dst);
     }
