@@ -35,6 +35,7 @@ public sealed class DataLoader
     private readonly ConcurrentDictionary<int, string> _unreadable = new();
     private readonly object _logLock = new();
     private readonly int _side;
+    private readonly PixelNormalizer _normalizer;
 
     /// <summary>
     /// Checks the set-up and decodes items from the start until one succeeds: a data set with no
@@ -55,6 +56,7 @@ public sealed class DataLoader
         _side = size.Width;
         if (options.Mean is not null && options.Mean.Count != dataset.Channels)
             throw new ArgumentException($"Mean has {options.Mean.Count} values, the data set has {dataset.Channels} channel(s)", nameof(options));
+        _normalizer = new PixelNormalizer(dataset.Channels, options.Mean, options.Std);
         if (dataset.Count == 0) throw new InvalidDataException("the data set has no items");
         for (int i = 0; i < dataset.Count; i++)
             if (TryLoad(i, out _)) return;
@@ -125,14 +127,13 @@ public sealed class DataLoader
         }
     }
 
-    private DataBatch ToBatch(Slot slot, int epoch)
+    private static DataBatch ToBatch(Slot slot, int epoch)
     {
-        // A scope of our own, then detach: the batch owns its tensors, whatever scope the caller has open.
-        using var scope = NewDisposeScope();
-        var images = ImageTensors.BatchFromHwc(slot.Pixels, slot.Count, _side, _side, Dataset.Channels, Options.Mean, Options.Std);
+        // The workers wrote the images into slot.Images; the batch takes that tensor over.
+        var images = slot.Images!;
+        slot.Images = null;
         var labels = tensor(slot.Labels.AsSpan(0, slot.Count).ToArray(), dtype: ScalarType.Int64);
-        images.DetachFromDisposeScope();
-        labels.DetachFromDisposeScope();
+        labels.DetachFromDisposeScope(); // owned by the batch, whatever scope the caller has open
         return new DataBatch(epoch, slot.Batch, images, labels, slot.Used.AsSpan(0, slot.Count).ToArray());
     }
 
@@ -152,7 +153,13 @@ public sealed class DataLoader
         var output = Transform.Apply(image, rng);
         if (output.Width != _side || output.Height != _side || output.Channels != Dataset.Channels)
             throw new InvalidOperationException($"transform gave {output.Width}x{output.Height}x{output.Channels}, expected {_side}x{_side}x{Dataset.Channels}");
-        Buffer.BlockCopy(output.Pixels, 0, slot.Pixels, pos * output.Pixels.Length, output.Pixels.Length);
+        int sampleFloats = output.Pixels.Length;
+        unsafe
+        {
+            // Disjoint slices of the batch tensor's memory, one per sample: workers never overlap.
+            var dst = new Span<float>((float*)slot.Data + (long)pos * sampleFloats, sampleFloats);
+            _normalizer.WriteChw(output, dst);
+        }
         slot.Labels[pos] = Dataset.Label(used);
         slot.Used[pos] = used;
     }
@@ -177,15 +184,18 @@ public sealed class DataLoader
     /// <summary>Buffers of one batch being filled by the workers.</summary>
     private sealed class Slot
     {
-        public Slot(int batchSize, int sampleBytes)
+        public Slot(int batchSize)
         {
-            Pixels = new byte[(long)batchSize * sampleBytes];
             Labels = new long[batchSize];
             Requested = new int[batchSize];
             Used = new int[batchSize];
         }
 
-        public byte[] Pixels { get; }
+        /// <summary>float32 [Count, C, S, S], allocated when the batch is issued, handed to the DataBatch when done.</summary>
+        public Tensor? Images { get; set; }
+
+        /// <summary>Images' data pointer, written by the workers.</summary>
+        public IntPtr Data { get; set; }
         public long[] Labels { get; }
         public int[] Requested { get; }
         public int[] Used { get; }
@@ -253,6 +263,8 @@ public sealed class DataLoader
             _jobs.CompleteAdding();
             foreach (var t in _workers) t.Join();
             _jobs.Dispose();
+            // Batches prepared but never handed out (epoch abandoned early).
+            foreach (var slot in _inFlight.Concat(_free)) slot.Images?.Dispose();
         }
 
         private void IssueAhead()
@@ -264,10 +276,21 @@ public sealed class DataLoader
         private Slot Issue(int b, bool queue)
         {
             int bs = _loader.Options.BatchSize;
-            var slot = _free.Count > 0 ? _free.Pop() : new Slot(bs, _loader._side * _loader._side * _loader.Dataset.Channels);
+            var slot = _free.Count > 0 ? _free.Pop() : new Slot(bs);
             int start = b * bs;
             slot.Batch = b;
             slot.Count = Math.Min(bs, _order.Length - start);
+            int side = _loader._side;
+            using (NewDisposeScope())
+            {
+                slot.Images = empty(new long[] { slot.Count, _loader.Dataset.Channels, side, side }, ScalarType.Float32); // (B, C, S, S)
+                slot.Images.DetachFromDisposeScope();
+            }
+            unsafe
+            {
+                // Native memory of the fresh contiguous tensor: a stable address.
+                slot.Data = (IntPtr)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(slot.Images.bytes));
+            }
             slot.Error = null;
             slot.Remaining = slot.Count;
             slot.Done.Reset();

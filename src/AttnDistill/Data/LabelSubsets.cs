@@ -37,8 +37,10 @@ public static class LabelSubsets
     }
 
     /// <summary>
-    /// Items whose file name (without folder) is listed in <paramref name="listPath"/>, one per line
-    /// (blank lines skipped). A listed name that is not in the data set is an error.
+    /// Items listed in <paramref name="listPath"/>, one per line (blank lines skipped): a bare file
+    /// name (SimCLR's ImageNet subset files, e.g. <c>n01440764_10026.JPEG</c>) matches by file name;
+    /// a line with a '/' (<c>class/file.png</c>) matches the end of the item's path. A line that
+    /// matches nothing is an error.
     /// </summary>
     public static int[] FromFileList(IImageDataset dataset, string listPath)
     {
@@ -48,11 +50,11 @@ public static class LabelSubsets
         for (int i = 0; i < dataset.Count; i++)
         {
             string name = Path.GetFileName(dataset.ItemName(i));
-            if (wanted.Contains(name))
-            {
-                chosen.Add(i);
-                found.Add(name);
-            }
+            string withParent = ParentAndName(dataset.ItemName(i));
+            string? hit = wanted.Contains(name) ? name : wanted.Contains(withParent) ? withParent : null;
+            if (hit is null) continue;
+            chosen.Add(i);
+            found.Add(hit);
         }
         var missing = wanted.Where(w => !found.Contains(w)).ToList();
         if (missing.Count > 0)
@@ -60,7 +62,17 @@ public static class LabelSubsets
         return chosen.ToArray();
     }
 
-    /// <summary>Writes the file names of the chosen items, one per line (the format <see cref="FromFileList"/> reads).</summary>
-    public static void WriteFileList(IImageDataset dataset, IEnumerable<int> indices, string listPath) =>
-        File.WriteAllLines(listPath, indices.Select(i => Path.GetFileName(dataset.ItemName(i))));
+    /// <summary>
+    /// Writes the chosen items in the format <see cref="FromFileList"/> reads: bare file names when
+    /// they are unique in the data set (as ImageNet's are), otherwise "parent/file".
+    /// </summary>
+    public static void WriteFileList(IImageDataset dataset, IEnumerable<int> indices, string listPath)
+    {
+        var names = Enumerable.Range(0, dataset.Count).Select(i => Path.GetFileName(dataset.ItemName(i))).ToList();
+        bool unique = names.Distinct(StringComparer.Ordinal).Count() == names.Count;
+        File.WriteAllLines(listPath, indices.Select(i => unique ? names[i] : ParentAndName(dataset.ItemName(i))));
+    }
+
+    private static string ParentAndName(string path) =>
+        $"{Path.GetFileName(Path.GetDirectoryName(path) ?? "")}/{Path.GetFileName(path)}";
 }

@@ -18,7 +18,7 @@ public static class ShardedOrder
         int[] order;
         if (shuffle)
         {
-            var g = new torch.Generator((ulong)(seed + epoch));
+            using var g = new torch.Generator((ulong)(seed + epoch));
             using var perm = torch.randperm(count, dtype: torch.int32, generator: g);
             order = perm.data<int>().ToArray();
         }

@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
 namespace AttnDistill.Data.Transforms;
 
 /// <summary>
@@ -104,41 +107,46 @@ public static class PilBicubic
         return (byte)(v >> PrecisionBits);
     }
 
-    private static byte[] Horizontal(byte[] src, int srcW, int channels, int x0, int y0, int rows, int outW,
+    private static unsafe byte[] Horizontal(byte[] src, int srcW, int channels, int x0, int y0, int rows, int outW,
         int ksize, int[] bounds, int[] coeffs)
     {
         var dst = new byte[rows * outW * channels];
         const int half = 1 << (PrecisionBits - 1);
-        for (int yy = 0; yy < rows; yy++)
+        fixed (byte* s0p = src, d0p = dst)
+        fixed (int* k0p = coeffs, b0p = bounds)
         {
-            int rowBase = ((y0 + yy) * srcW + x0) * channels;
-            int outBase = yy * outW * channels;
-            for (int xx = 0; xx < outW; xx++)
+            for (int yy = 0; yy < rows; yy++)
             {
-                int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1], kBase = xx * ksize;
-                int p = rowBase + xmin * channels;
-                if (channels == 3)
+                byte* row = s0p + ((long)(y0 + yy) * srcW + x0) * channels;
+                byte* outRow = d0p + (long)yy * outW * channels;
+                for (int xx = 0; xx < outW; xx++)
                 {
-                    int s0 = half, s1 = half, s2 = half;
-                    for (int x = 0; x < xmax; x++, p += 3)
+                    int xmin = b0p[2 * xx], xmax = b0p[2 * xx + 1];
+                    int* k = k0p + xx * ksize;
+                    byte* p = row + xmin * channels;
+                    if (channels == 3)
                     {
-                        int w = coeffs[kBase + x];
-                        s0 += src[p] * w;
-                        s1 += src[p + 1] * w;
-                        s2 += src[p + 2] * w;
+                        int a0 = half, a1 = half, a2 = half;
+                        for (int x = 0; x < xmax; x++, p += 3)
+                        {
+                            int w = k[x];
+                            a0 += p[0] * w;
+                            a1 += p[1] * w;
+                            a2 += p[2] * w;
+                        }
+                        byte* o = outRow + xx * 3;
+                        o[0] = Clip8(a0);
+                        o[1] = Clip8(a1);
+                        o[2] = Clip8(a2);
                     }
-                    int o = outBase + xx * 3;
-                    dst[o] = Clip8(s0);
-                    dst[o + 1] = Clip8(s1);
-                    dst[o + 2] = Clip8(s2);
-                }
-                else
-                {
-                    for (int c = 0; c < channels; c++)
+                    else
                     {
-                        int s = half;
-                        for (int x = 0; x < xmax; x++) s += src[p + x * channels + c] * coeffs[kBase + x];
-                        dst[outBase + xx * channels + c] = Clip8(s);
+                        for (int c = 0; c < channels; c++)
+                        {
+                            int a = half;
+                            for (int x = 0; x < xmax; x++) a += p[x * channels + c] * k[x];
+                            outRow[xx * channels + c] = Clip8(a);
+                        }
                     }
                 }
             }
@@ -146,24 +154,45 @@ public static class PilBicubic
         return dst;
     }
 
-    private static byte[] Vertical(byte[] src, int srcW, int channels, int x0, int y0, int outW, int outH,
+    private static unsafe byte[] Vertical(byte[] src, int srcW, int channels, int x0, int y0, int outW, int outH,
         int ksize, int[] bounds, int[] coeffs)
     {
         var dst = new byte[outH * outW * channels];
         const int half = 1 << (PrecisionBits - 1);
-        int rowStride = srcW * channels;
-        int width = outW * channels; // vertical pass keeps the width
-        for (int yy = 0; yy < outH; yy++)
+        int width = outW * channels; // the vertical pass keeps the width
+        // Whole rows are accumulated into int sums (the same integer sums as PIL's per-pixel loop,
+        // in another order, which integers do not mind), so the inner loop is contiguous and vectorised.
+        var acc = new int[width];
+        int vi = Vector<int>.Count, vb = Vector<byte>.Count;
+        fixed (byte* s0p = src, d0p = dst)
+        fixed (int* a0p = acc)
         {
-            int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1], kBase = yy * ksize;
-            int colBase = ((y0 + ymin) * srcW + x0) * channels;
-            int outBase = yy * width;
-            for (int xc = 0; xc < width; xc++)
+            for (int yy = 0; yy < outH; yy++)
             {
-                int s = half;
-                int p = colBase + xc;
-                for (int y = 0; y < ymax; y++, p += rowStride) s += src[p] * coeffs[kBase + y];
-                dst[outBase + xc] = Clip8(s);
+                int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1], kBase = yy * ksize;
+                new Span<int>(a0p, width).Fill(half);
+                for (int y = 0; y < ymax; y++)
+                {
+                    int w = coeffs[kBase + y];
+                    byte* row = s0p + ((long)(y0 + ymin + y) * srcW + x0) * channels;
+                    var wv = new Vector<int>(w);
+                    int xc = 0;
+                    for (; xc + vb <= width; xc += vb)
+                    {
+                        var bytes = Unsafe.ReadUnaligned<Vector<byte>>(row + xc);
+                        Vector.Widen(bytes, out Vector<ushort> lo, out Vector<ushort> hi);
+                        Vector.Widen(lo, out Vector<uint> q0, out Vector<uint> q1);
+                        Vector.Widen(hi, out Vector<uint> q2, out Vector<uint> q3);
+                        int* a = a0p + xc;
+                        Unsafe.WriteUnaligned(a, Unsafe.ReadUnaligned<Vector<int>>(a) + Vector.AsVectorInt32(q0) * wv);
+                        Unsafe.WriteUnaligned(a + vi, Unsafe.ReadUnaligned<Vector<int>>(a + vi) + Vector.AsVectorInt32(q1) * wv);
+                        Unsafe.WriteUnaligned(a + 2 * vi, Unsafe.ReadUnaligned<Vector<int>>(a + 2 * vi) + Vector.AsVectorInt32(q2) * wv);
+                        Unsafe.WriteUnaligned(a + 3 * vi, Unsafe.ReadUnaligned<Vector<int>>(a + 3 * vi) + Vector.AsVectorInt32(q3) * wv);
+                    }
+                    for (; xc < width; xc++) a0p[xc] += row[xc] * w;
+                }
+                byte* outRow = d0p + (long)yy * width;
+                for (int xc = 0; xc < width; xc++) outRow[xc] = Clip8(a0p[xc]);
             }
         }
         return dst;

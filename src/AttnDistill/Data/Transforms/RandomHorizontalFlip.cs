@@ -19,13 +19,19 @@ public sealed class RandomHorizontalFlip : IImageTransform
     public static DecodedImage Flip(DecodedImage image)
     {
         int w = image.Width, c = image.Channels, stride = w * c;
-        var src = image.Pixels;
-        var dst = new byte[src.Length];
-        for (int y = 0; y < image.Height; y++)
+        var dst = new byte[image.Pixels.Length];
+        unsafe
         {
-            int row = y * stride;
-            for (int x = 0; x < w; x++)
-                Buffer.BlockCopy(src, row + x * c, dst, row + (w - 1 - x) * c, c);
+            fixed (byte* s0 = image.Pixels, d0 = dst)
+            {
+                for (int y = 0; y < image.Height; y++)
+                {
+                    byte* from = s0 + (long)y * stride;
+                    byte* to = d0 + (long)y * stride + stride - c; // last pixel of the row
+                    for (int x = 0; x < w; x++, from += c, to -= c)
+                        for (int k = 0; k < c; k++) to[k] = from[k];
+                }
+            }
         }
         return new DecodedImage(w, image.Height, c, dst);
     }
