@@ -1,3 +1,4 @@
+using AttnDistill.Checkpoints;
 using AttnDistill.Models;
 using static TorchSharp.torch;
 
@@ -23,5 +24,26 @@ public static class MaeEncoderExport
             foreach (var (name, t) in mae.Encoder.state_dict())
                 dict[name] = t.detach().clone();
         return new TeacherBackbone(dict, mae.Config.Encoder with { PosEmbed = PosEmbedKind.SinCos });
+    }
+
+    /// <summary>
+    /// Writes the encoder as a teacher checkpoint that <c>distill</c> loads directly: ".safetensors"
+    /// carries the VitConfig (PosEmbed = SinCos) in its metadata; any other extension is a
+    /// torch.save-compatible .pth state dict (the sin-cos table is then recognised by its values).
+    /// </summary>
+    public static void SaveTeacher(MaskedAutoencoder mae, string path)
+    {
+        var teacher = ExtractTeacher(mae);
+        try
+        {
+            if (path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                BackboneExport.SaveSafetensors(teacher.StateDict, path, teacher.Config);
+            else
+                BackboneExport.SavePth(teacher.StateDict, path);
+        }
+        finally
+        {
+            foreach (var t in teacher.StateDict.Values) t.Dispose();
+        }
     }
 }

@@ -246,4 +246,31 @@ public class MaskedAutoencoderTests
         var learnable = Tiny() with { Encoder = Tiny().Encoder with { PosEmbed = PosEmbedKind.Learnable } };
         Assert.Contains("sin-cos", Assert.Throws<ArgumentException>(() => learnable.Validate()).Message);
     }
+
+    [Theory]
+    [InlineData("teacher.safetensors")]
+    [InlineData("teacher.pth")]
+    public void SavedTeacherReadsBackAsTheEncoder(string file)
+    {
+        torch.manual_seed(9);
+        using var model = new MaskedAutoencoder(Tiny());
+        string dir = Directory.CreateTempSubdirectory("maeteacher").FullName;
+        string path = Path.Combine(dir, file);
+        MaeEncoderExport.SaveTeacher(model, path);
+        using var read = AttnDistill.Checkpoints.CheckpointReader.Read(path);
+        if (file.EndsWith(".safetensors")) Assert.Equal(model.Config.Encoder, read.Config);
+        var encoder = model.Encoder.state_dict();
+        Assert.Equal(encoder.Keys.Order(), read.Tensors.Keys.Order());
+        foreach (var (k, t) in encoder) Assert.True(t.equal(read.Tensors[k]).all().item<bool>(), k);
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [Fact]
+    public void ConfigJsonRoundTrips()
+    {
+        var cfg = MaeConfig.For(VitPresets.Get("vit_tiny_patch16") with { ImageSize = 32, PatchSize = 4 }) with { MaskRatio = 0.6, NormPixLoss = false };
+        Assert.Equal(cfg, MaeConfigJson.Deserialize(MaeConfigJson.Serialize(cfg)));
+        Assert.Contains("\"SinCos\"", MaeConfigJson.Serialize(cfg));
+        Assert.Throws<ArgumentException>(() => MaeConfigJson.Deserialize("{\"MaskRatio\": \"x\"}"));
+    }
 }
