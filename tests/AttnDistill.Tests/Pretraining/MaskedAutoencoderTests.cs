@@ -273,4 +273,19 @@ public class MaskedAutoencoderTests
         Assert.Contains("\"SinCos\"", MaeConfigJson.Serialize(cfg));
         Assert.Throws<ArgumentException>(() => MaeConfigJson.Deserialize("{\"MaskRatio\": \"x\"}"));
     }
+
+    [Fact]
+    public void ForwardLeavesOnlyItsResultsInTheCallersScope()
+    {
+        torch.manual_seed(12);
+        using var model = new MaskedAutoencoder(Tiny());
+        using var imgs = randn(2, 3, 16, 16);
+        using var scope = NewDisposeScope();
+        var output = model.Forward(imgs);
+        Assert.Equal(3, scope.DisposablesCount);                                // loss, pred, mask
+        var enc = model.ForwardEncoder(imgs);
+        Assert.Equal(6, scope.DisposablesCount);                                // + latent, mask, ids_restore
+        model.ForwardDecoder(enc.Latent, enc.IdsRestore);
+        Assert.Equal(7, scope.DisposablesCount);
+    }
 }
