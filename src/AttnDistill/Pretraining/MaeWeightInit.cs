@@ -1,0 +1,37 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Pretraining;
+
+/// <summary>
+/// MAE's initialize_weights: xavier-uniform for every Linear (JAX ViT) with zero bias, the patch
+/// projection xavier-uniform on its (D, C*p*p) view (initialized like a Linear), CLS and mask tokens
+/// normal(0.02), LayerNorm 1/0. The position tables stay the fixed sin-cos ones.
+/// </summary>
+public static class MaeWeightInit
+{
+    public const double TokenStd = 0.02;
+
+    public static void Init(MaskedAutoencoder mae)
+    {
+        using var _ = no_grad();
+        var proj = mae.Encoder.PatchEmbedding.Proj.weight!;
+        using (var flat = proj.view(proj.shape[0], -1)) nn.init.xavier_uniform_(flat);
+        nn.init.normal_(mae.Encoder.ClsToken, std: TokenStd);
+        nn.init.normal_(mae.MaskToken, std: TokenStd);
+        foreach (var (_, m) in mae.named_modules())
+        {
+            switch (m)
+            {
+                case Linear lin:
+                    nn.init.xavier_uniform_(lin.weight);
+                    if (lin.bias is { } b) nn.init.zeros_(b);
+                    break;
+                case LayerNorm ln:
+                    if (ln.weight is { } w) nn.init.ones_(w);
+                    if (ln.bias is { } lb) nn.init.zeros_(lb);
+                    break;
+            }
+        }
+    }
+}
