@@ -1,0 +1,293 @@
+using System.Collections;
+using System.IO.Compression;
+using Razorvine.Pickle;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Checkpoints;
+
+/// <summary>
+/// Reads the ViT backbone out of a teacher or student checkpoint as published by DINO, MAE, Mugs,
+/// iBOT and timm, or as written by us: torch.save zip archives and safetensors files; plain state
+/// dicts or wrapped under model / state_dict / teacher / student; prefixes module. / backbone. /
+/// encoder. / _orig_mod. stripped; heads, decoders and non-tensor entries ignored. Nothing in the
+/// file is executed (unknown Python classes become plain records).
+/// </summary>
+public static class CheckpointReader
+{
+    /// <summary>Wrapper entries tried in this order when the top level holds no backbone tensors (DINO: teacher before student).</summary>
+    public static readonly IReadOnlyList<string> WrapperKeys = new[] { "model", "state_dict", "teacher", "student" };
+
+    /// <summary>Key prefixes removed (repeatedly) from every name.</summary>
+    public static readonly IReadOnlyList<string> StrippedPrefixes = new[] { "module.", "backbone.", "encoder.", "_orig_mod." };
+
+    static readonly byte[] ZipMagic = { 0x50, 0x4b, 0x03, 0x04 };
+
+    /// <summary>
+    /// Reads the backbone. <paramref name="checkpointKey"/> names the wrapper entry to use (e.g.
+    /// "student" in a DINO checkpoint, nested as "a/b"); null picks the first of <see cref="WrapperKeys"/>.
+    /// </summary>
+    public static BackboneCheckpoint Read(string path, string? checkpointKey = null)
+    {
+        var format = DetectFormat(path);
+        switch (format)
+        {
+            case CheckpointFormat.PyTorchZip:
+            {
+                var root = ReadPickle(path);
+                return Extract(root, path, format, checkpointKey, config: null);
+            }
+            case CheckpointFormat.Safetensors:
+                return ReadSafetensors(path, checkpointKey);
+            case CheckpointFormat.PyTorchLegacy:
+                throw new CheckpointFormatException(LegacyMessage(path));
+            default:
+                throw new CheckpointFormatException(
+                    $"{path}: not a PyTorch zip checkpoint nor a safetensors file (first bytes {FirstBytesHex(path)}). " +
+                    "Save it with torch.save(state_dict, path) or as .safetensors.");
+        }
+    }
+
+    /// <summary>Recognises the container by its first bytes (not the file name).</summary>
+    public static CheckpointFormat DetectFormat(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}", path);
+        using var fs = File.OpenRead(path);
+        Span<byte> head = stackalloc byte[9];
+        int n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        head = head[..n];
+        if (n >= 4 && head[..4].SequenceEqual(ZipMagic)) return CheckpointFormat.PyTorchZip;
+        // The legacy format starts with a pickled magic number: PROTO opcode 0x80, then the protocol.
+        if (n >= 2 && head[0] == 0x80 && head[1] <= 5) return CheckpointFormat.PyTorchLegacy;
+        if (SafetensorsFile.LooksLikeSafetensors(head, fs.Length)) return CheckpointFormat.Safetensors;
+        return CheckpointFormat.Unknown;
+    }
+
+    /// <summary>
+    /// The whole unpickled object of a torch.save zip archive (a Hashtable; tensors on CPU, argparse
+    /// Namespace and other objects as records). The caller owns every tensor in it.
+    /// </summary>
+    public static Hashtable ReadPickle(string path)
+    {
+        var format = DetectFormat(path);
+        if (format == CheckpointFormat.PyTorchLegacy) throw new CheckpointFormatException(LegacyMessage(path));
+        if (format != CheckpointFormat.PyTorchZip)
+            throw new CheckpointFormatException($"{path}: not a torch.save zip archive (detected {format}).");
+        OpaquePythonObject.RegisterNumpy();
+        try
+        {
+            using (var zip = ZipFile.OpenRead(path))
+            {
+                if (!zip.Entries.Any(e => e.Name == "data.pkl"))
+                {
+                    bool script = zip.Entries.Any(e => e.Name == "constants.pkl" || e.FullName.Contains("/code/"));
+                    throw new CheckpointFormatException(script
+                        ? $"{path}: a TorchScript archive (torch.jit.save), not a state dict. In Python: torch.save(torch.jit.load(p).state_dict(), p2)."
+                        : $"{path}: a zip file without data.pkl: not a torch.save checkpoint.");
+                }
+            }
+            object loaded = PyTorchUnpickler.UnpickleStateDict(File.OpenRead(path));
+            return loaded as Hashtable
+                ?? throw new CheckpointFormatException($"{path}: the checkpoint holds a {loaded?.GetType().Name ?? "null"}, not a dict.");
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new CheckpointFormatException($"{path}: not a complete zip archive (truncated or corrupt download?): {ex.Message}", ex);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new CheckpointFormatException($"{path}: the file ended early (truncated?): {ex.Message}", ex);
+        }
+        catch (NotImplementedException ex)
+        {
+            // PyBridge refuses pickled nn.Module objects (torch.save(model)) and unknown storages.
+            throw new CheckpointFormatException($"{path}: {ex.Message} In Python: torch.save(model.state_dict(), p2).", ex);
+        }
+        catch (PickleException ex)
+        {
+            throw new CheckpointFormatException($"{path}: cannot unpickle the checkpoint: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// The dict-level half of <see cref="Read"/>: picks the wrapper, strips prefixes, keeps backbone
+    /// tensors, disposes every other tensor reachable from <paramref name="root"/>.
+    /// </summary>
+    public static BackboneCheckpoint Extract(IDictionary root, string path, CheckpointFormat format, string? checkpointKey, Models.VitConfig? config)
+    {
+        var kept = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var keptRefs = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        try
+        {
+            var (current, wrapper) = Unwrap(root, path, checkpointKey);
+            var ignored = new List<string>();
+            var unsupported = new List<string>();
+            var origin = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (DictionaryEntry e in current)
+            {
+                string key = e.Key as string ?? e.Key?.ToString() ?? "";
+                if (e.Value is not Tensor t)
+                {
+                    ignored.Add(key);
+                    continue;
+                }
+                string name = StripPrefixes(key);
+                if (VitStateDictKeys.IsBackboneKey(name))
+                {
+                    if (origin.TryGetValue(name, out string? other))
+                        throw new CheckpointFormatException($"{path}: '{other}' and '{key}' both become '{name}' once prefixes are stripped.");
+                    origin[name] = key;
+                    kept[name] = t;
+                    keptRefs.Add(t);
+                }
+                else if (VitStateDictKeys.IsUnsupportedBackboneKey(name)) unsupported.Add(key);
+                else ignored.Add(key);
+            }
+            if (unsupported.Count > 0)
+                throw new CheckpointFormatException(
+                    $"{path}: the backbone has tensors this ViT does not implement: {string.Join(", ", unsupported.Take(8))}" +
+                    $"{(unsupported.Count > 8 ? $" ... ({unsupported.Count} in all)" : "")} (layer scale, distillation or register tokens?).");
+            if (kept.Count == 0)
+            {
+                string where = wrapper is null ? "at the top level" : $"under '{wrapper}'";
+                var present = WrapperKeys.Where(k => current.Contains(k) || root.Contains(k)).ToList();
+                throw new CheckpointFormatException(
+                    $"{path}: no ViT backbone tensors {where}; keys there: {KeyList(current)}." +
+                    (present.Count > 0 ? $" Wrapper entries present: {string.Join(", ", present)}: choose one as the checkpoint key." : ""));
+            }
+            var ordered = new Dictionary<string, Tensor>(kept.Count, StringComparer.Ordinal);
+            foreach (string k in VitStateDictKeys.Ordered(kept.Keys)) ordered[k] = kept[k];
+            return new BackboneCheckpoint
+            {
+                Path = path, Format = format, Tensors = ordered, WrapperKey = wrapper, IgnoredKeys = ignored, Config = config,
+            };
+        }
+        catch
+        {
+            keptRefs.Clear();
+            throw;
+        }
+        finally
+        {
+            DisposeUnkept(root, keptRefs, new HashSet<object>(ReferenceEqualityComparer.Instance));
+        }
+    }
+
+    /// <summary>Removes the known wrapper prefixes from the front of a name, repeatedly ("module.backbone.x" -> "x").</summary>
+    public static string StripPrefixes(string key)
+    {
+        bool again = true;
+        while (again)
+        {
+            again = false;
+            foreach (string p in StrippedPrefixes)
+            {
+                if (key.StartsWith(p, StringComparison.Ordinal) && key.Length > p.Length)
+                {
+                    key = key[p.Length..];
+                    again = true;
+                }
+            }
+        }
+        return key;
+    }
+
+    static (IDictionary Dict, string? Wrapper) Unwrap(IDictionary root, string path, string? checkpointKey)
+    {
+        IDictionary current = root;
+        if (checkpointKey is not null)
+        {
+            foreach (string part in checkpointKey.Split('/', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!current.Contains(part) || current[part] is not IDictionary d)
+                    throw new CheckpointFormatException(
+                        $"{path}: no dict entry '{part}' (checkpoint key '{checkpointKey}'); keys there: {KeyList(current)}.");
+                current = d;
+            }
+            return (current, checkpointKey);
+        }
+        string? wrapper = null;
+        for (int level = 0; level < 4 && !HasBackboneTensor(current); level++)
+        {
+            string? next = WrapperKeys.FirstOrDefault(k => current.Contains(k) && current[k] is IDictionary);
+            if (next is null) break;
+            current = (IDictionary)current[next]!;
+            wrapper = wrapper is null ? next : wrapper + "/" + next;
+        }
+        return (current, wrapper);
+    }
+
+    static bool HasBackboneTensor(IDictionary d)
+    {
+        foreach (DictionaryEntry e in d)
+            if (e.Value is Tensor && e.Key is string k && VitStateDictKeys.IsBackboneKey(StripPrefixes(k)))
+                return true;
+        return false;
+    }
+
+    static void DisposeUnkept(object? node, HashSet<Tensor> kept, HashSet<object> seen)
+    {
+        if (node is null || !seen.Add(node)) return;
+        switch (node)
+        {
+            case Tensor t:
+                if (!kept.Contains(t)) t.Dispose();
+                break;
+            case IDictionary d:
+                foreach (DictionaryEntry e in d) DisposeUnkept(e.Value, kept, seen);
+                break;
+            case string:
+                break;
+            case IEnumerable list:
+                foreach (object? o in list) DisposeUnkept(o, kept, seen);
+                break;
+        }
+    }
+
+    static BackboneCheckpoint ReadSafetensors(string path, string? checkpointKey)
+    {
+        var contents = SafetensorsFile.Read(path);
+        var meta = contents.Metadata;
+        Models.VitConfig? config = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? json) ? VitConfigJson.Deserialize(json) : null;
+        var root = new Hashtable();
+        if (meta.TryGetValue(CheckpointMetadata.Kind, out string? kind) && kind == CheckpointMetadata.KindTraining && checkpointKey is null)
+        {
+            // Our training checkpoint: the model's tensors are "model/<name>".
+            checkpointKey = TrainingCheckpoint.ModelSection;
+        }
+        if (checkpointKey is not null)
+        {
+            var sub = new Hashtable();
+            string prefix = checkpointKey.TrimEnd('/') + "/";
+            foreach (var (k, t) in contents.Tensors)
+            {
+                if (k.StartsWith(prefix, StringComparison.Ordinal)) sub[k[prefix.Length..]] = t;
+                else root[k] = t;
+            }
+            root[checkpointKey.TrimEnd('/')] = sub;
+        }
+        else
+        {
+            foreach (var (k, t) in contents.Tensors) root[k] = t;
+        }
+        return Extract(root, path, CheckpointFormat.Safetensors, checkpointKey?.TrimEnd('/'), config);
+    }
+
+    static string LegacyMessage(string path) =>
+        $"{path}: saved in PyTorch's legacy (pre-1.6, non-zip) format, which cannot be read here. Convert it once in Python: " +
+        $"import torch; torch.save(torch.load(p, map_location='cpu'), p2, _use_new_zipfile_serialization=True)";
+
+    static string KeyList(IDictionary d)
+    {
+        var keys = d.Keys.Cast<object>().Select(k => k?.ToString() ?? "").ToList();
+        return keys.Count == 0 ? "none" : string.Join(", ", keys.Take(10)) + (keys.Count > 10 ? $", ... ({keys.Count} in all)" : "");
+    }
+
+    static string FirstBytesHex(string path)
+    {
+        using var fs = File.OpenRead(path);
+        var b = new byte[8];
+        int n = fs.ReadAtLeast(b, b.Length, throwOnEndOfStream: false);
+        return n == 0 ? "(empty file)" : Convert.ToHexString(b, 0, n);
+    }
+}

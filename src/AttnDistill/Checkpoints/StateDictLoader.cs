@@ -1,0 +1,98 @@
+using static TorchSharp.torch;
+using Module = TorchSharp.torch.nn.Module;
+
+namespace AttnDistill.Checkpoints;
+
+/// <summary>
+/// Strict state-dict loading that checks every key and shape itself, because TorchSharp's
+/// load_state_dict broadcasts [1,1,D] into [1,N,D] and PyBridge's load_py fills mismatched shapes
+/// silently. The one tolerated difference is pos_embed on another grid: it is resampled
+/// bicubically (or, for a 2-D sin-cos table, rebuilt exactly) and reported.
+/// </summary>
+public static class StateDictLoader
+{
+    const int ListedPerKind = 12;
+
+    /// <summary>
+    /// Copies <paramref name="stateDict"/> into <paramref name="model"/>'s parameters and buffers under
+    /// no_grad, or throws <see cref="CheckpointMismatchException"/> before changing anything.
+    /// </summary>
+    public static LoadReport Load(Module model, IReadOnlyDictionary<string, Tensor> stateDict, Action<string>? info = null)
+    {
+        var target = model.state_dict();
+        var missing = new List<string>();
+        var mismatched = new List<(string Key, long[] Checkpoint, long[] Model)>();
+        var notes = new List<string>();
+        var plan = new List<(Tensor Dst, Tensor Src, bool Owned)>();
+        try
+        {
+            foreach (var (key, dst) in target)
+            {
+                if (!stateDict.TryGetValue(key, out var src))
+                {
+                    missing.Add(key);
+                    continue;
+                }
+                if (src.shape.SequenceEqual(dst.shape)) plan.Add((dst, src, false));
+                else if (key == "pos_embed" && TryAdaptPosEmbed(src, dst.shape, out var adapted, out string? note))
+                {
+                    plan.Add((dst, adapted, true));
+                    notes.Add(note);
+                }
+                else mismatched.Add((key, src.shape, dst.shape));
+            }
+            var unexpected = stateDict.Keys.Where(k => !target.ContainsKey(k)).ToList();
+            if (missing.Count + unexpected.Count + mismatched.Count > 0)
+                throw new CheckpointMismatchException(Message(target, stateDict, missing, unexpected, mismatched), missing, unexpected, mismatched);
+
+            using (no_grad())
+            {
+                foreach (var (dst, src, _) in plan) dst.copy_(src);
+            }
+            foreach (string n in notes) info?.Invoke(n);
+            return new LoadReport(plan.Count, notes);
+        }
+        finally
+        {
+            foreach (var (_, src, owned) in plan)
+                if (owned) src.Dispose();
+        }
+    }
+
+    static bool TryAdaptPosEmbed(Tensor src, long[] want, out Tensor adapted, out string note)
+    {
+        adapted = null!;
+        note = "";
+        int? from = PosEmbedResampler.GridOf(src), to = want.Length == 3 && want[0] == 1 ? PosEmbedResampler.GridOfTokens(want[1]) : null;
+        if (from is null || to is null || src.shape[2] != want[2]) return false;
+        if (src.shape[2] % 4 == 0 && SinCosPosEmbed.Matches(src))
+        {
+            adapted = SinCosPosEmbed.Table((int)src.shape[2], to.Value).to(src.dtype);
+            note = $"pos_embed: the checkpoint's 2-D sin-cos table (grid {from}) was rebuilt for grid {to}.";
+        }
+        else
+        {
+            adapted = PosEmbedResampler.Resample(src, to.Value);
+            note = $"pos_embed: resampled bicubically from grid {from} ({src.shape[1]} tokens) to grid {to} ({want[1]} tokens).";
+        }
+        return true;
+    }
+
+    static string Message(Dictionary<string, Tensor> target, IReadOnlyDictionary<string, Tensor> sd,
+        List<string> missing, List<string> unexpected, List<(string Key, long[] Checkpoint, long[] Model)> mismatched)
+    {
+        var lines = new List<string> { "the checkpoint does not fit the model:" };
+        void Add(string title, IReadOnlyList<string> items)
+        {
+            if (items.Count == 0) return;
+            string more = items.Count > ListedPerKind ? $", ... and {items.Count - ListedPerKind} more" : "";
+            lines.Add($"  {title} ({items.Count}): {string.Join(", ", items.Take(ListedPerKind))}{more}");
+        }
+        Add("missing from the checkpoint", missing.Select(k => $"{k} {VitStateDictKeys.ShapeText(target[k].shape)}").ToList());
+        Add("unexpected in the checkpoint", unexpected.Select(k => $"{k} {VitStateDictKeys.ShapeText(sd[k].shape)}").ToList());
+        Add("shape mismatch", mismatched.Select(m => $"{m.Key} checkpoint {VitStateDictKeys.ShapeText(m.Checkpoint)} vs model {VitStateDictKeys.ShapeText(m.Model)}").ToList());
+        lines.Add($"  the checkpoint fits: {VitArchitectureInference.Describe(sd)}");
+        lines.Add($"  the model is: {VitArchitectureInference.Describe(target)}");
+        return string.Join(Environment.NewLine, lines);
+    }
+}

@@ -1,0 +1,29 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AttnDistill.Models;
+
+namespace AttnDistill.Checkpoints;
+
+/// <summary>The JSON form of <see cref="VitConfig"/> stored in the files we write, so a model is rebuilt from the file alone.</summary>
+public static class VitConfigJson
+{
+    static readonly JsonSerializerOptions Options = new()
+    {
+        IgnoreReadOnlyProperties = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public static string Serialize(VitConfig cfg) => JsonSerializer.Serialize(cfg, Options);
+
+    public static VitConfig Deserialize(string json)
+    {
+        try
+        {
+            return (JsonSerializer.Deserialize<VitConfig>(json, Options) ?? throw new JsonException("null")).Validate();
+        }
+        catch (JsonException ex)
+        {
+            throw new CheckpointFormatException($"the stored ViT configuration is not valid JSON for VitConfig: {ex.Message}", ex);
+        }
+    }
+}
