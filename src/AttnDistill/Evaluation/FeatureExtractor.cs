@@ -1,0 +1,118 @@
+using AttnDistill.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Evaluation;
+
+/// <summary>
+/// Runs a frozen backbone over a split, under no_grad and in eval mode, and gathers one feature
+/// row per image into a [N, D] float32 tensor on the CPU (features of ImageNet-1K at D = 384 are
+/// 1.9 GB, so the bank stays off small accelerators, as DINO's use_cuda=False).
+/// </summary>
+public static class FeatureExtractor
+{
+    /// <summary>
+    /// Features of every image the loader yields, placed at the row of its data set index (as DINO
+    /// does with index_copy_), so the loader's order does not matter. Use one epoch of an eval
+    /// transform (<c>TransformPresets.Eval</c>), single process. Items the loader replaced because
+    /// they could not be read get no row (see <see cref="FeatureSet.Indices"/>).
+    /// </summary>
+    /// <param name="backbone">Module mapping images [B, C, H, W] to features [B, D] (the ViT: normalized CLS).</param>
+    /// <param name="progress">Receives (batches done, batches in total).</param>
+    public static FeatureSet Extract(nn.Module<Tensor, Tensor> backbone, DataLoader loader, Device? device = null,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+    {
+        bool wasTraining = backbone.training;
+        backbone.eval();
+        try
+        {
+            device ??= backbone.parameters().FirstOrDefault()?.device ?? CPU;
+            return Extract(backbone.forward, loader, device, progress, cancellation);
+        }
+        finally
+        {
+            if (wasTraining) backbone.train();
+        }
+    }
+
+    /// <summary>As above for any function images -> features (the caller sets eval mode).</summary>
+    public static FeatureSet Extract(Func<Tensor, Tensor> backbone, DataLoader loader, Device? device = null,
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+    {
+        if (loader.Options.WorldSize != 1)
+            throw new ArgumentException("feature extraction runs in one process: build the loader with WorldSize 1.");
+        int n = loader.Dataset.Count, total = loader.BatchesPerEpoch, done = 0;
+        var labels = tensor(Enumerable.Range(0, n).Select(i => (long)loader.Dataset.Label(i)).ToArray(), dtype: ScalarType.Int64);
+        var filled = zeros(n, dtype: ScalarType.Bool);
+        Tensor? features = null;
+        using var noGrad = torch.no_grad();
+        try
+        {
+            foreach (var batch in loader.Epoch(0, 0, cancellation))
+            {
+                using var scope = NewDisposeScope();
+                var feats = Forward(backbone, batch.Images, device);                            // (B, D) CPU
+                features ??= zeros(n, feats.shape[1], dtype: ScalarType.Float32).DetachFromDisposeScope();
+                var index = tensor(batch.Indices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
+                features.index_copy_(0, index, feats);
+                filled.index_fill_(0, index, true);
+                progress?.Report((++done, total));
+            }
+            if (features is null) throw new InvalidDataException("the loader yielded no batch.");
+            return Compact(features, labels, filled);
+        }
+        finally
+        {
+            features?.Dispose();
+            labels.Dispose();
+            filled.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Features of batches given in order (images [B, C, H, W], labels [B]); rows are numbered
+    /// in arrival order. The caller owns the batch tensors and sets eval mode.
+    /// </summary>
+    public static FeatureSet Extract(Func<Tensor, Tensor> backbone, IEnumerable<(Tensor Images, Tensor Labels)> batches, Device? device = null)
+    {
+        var feats = new List<Tensor>();
+        var labels = new List<Tensor>();
+        using var noGrad = torch.no_grad();
+        try
+        {
+            foreach (var (images, y) in batches)
+            {
+                using var scope = NewDisposeScope();
+                feats.Add(Forward(backbone, images, device).DetachFromDisposeScope());
+                labels.Add(y.to(ScalarType.Int64, CPU).clone().DetachFromDisposeScope());
+            }
+            if (feats.Count == 0) throw new ArgumentException("no batch given.");
+            var f = cat(feats, 0);
+            return new FeatureSet(f, cat(labels, 0), arange(f.shape[0], dtype: ScalarType.Int64));
+        }
+        finally
+        {
+            foreach (var t in feats.Concat(labels)) t.Dispose();
+        }
+    }
+
+    static Tensor Forward(Func<Tensor, Tensor> backbone, Tensor images, Device? device)
+    {
+        var x = device is null ? images : images.to(device);
+        var f = backbone(x);
+        if (f.dim() != 2 || f.shape[0] != images.shape[0])
+            throw new InvalidOperationException($"the backbone returned [{string.Join(", ", f.shape)}] for {images.shape[0]} images; expected [B, D].");
+        return f.detach().to(ScalarType.Float32, CPU);
+    }
+
+    /// <summary>Drops rows that no batch filled (unreadable items).</summary>
+    static FeatureSet Compact(Tensor features, Tensor labels, Tensor filled)
+    {
+        using var scope = NewDisposeScope();
+        var rows = filled.nonzero().view(-1);                                                // (N',)
+        return new FeatureSet(
+            features.index_select(0, rows).DetachFromDisposeScope(),
+            labels.index_select(0, rows).DetachFromDisposeScope(),
+            rows.to(ScalarType.Int64).DetachFromDisposeScope());
+    }
+}
