@@ -8,6 +8,8 @@ var info = new Command("info", "Print the libtorch runtime this build loads (a q
 info.SetAction(_ => { Console.WriteLine(TorchRuntime.Describe()); return 0; });
 root.Subcommands.Add(info);
 root.Subcommands.Add(DistillCommand.Create());
+root.Subcommands.Add(KnnCommand.Create());
+root.Subcommands.Add(QuickstartCommand.Create());
 
 try
 {
