@@ -243,15 +243,22 @@ public sealed class DataLoader
             if (_workers.Length == 0)
             {
                 var inline = Issue(b, queue: false);
+                _free.Push(inline); // so Dispose frees its tensor if filling throws
                 for (int pos = 0; pos < inline.Count; pos++) _loader.Fill(inline, pos, _epoch);
+                _free.Pop();
                 return inline;
             }
             IssueAhead();
-            var slot = _inFlight.Dequeue();
+            var slot = _inFlight.Peek();
             if (slot.Batch != b) throw new InvalidOperationException($"pipeline out of order: expected batch {b}, got {slot.Batch}");
-            IssueAhead();
             slot.Done.Wait(_cancellation);
-            if (slot.Error is { } error) throw new InvalidOperationException($"data worker failed on batch {b}: {error.Message}", error);
+            _inFlight.Dequeue();
+            if (slot.Error is { } error)
+            {
+                _free.Push(slot);
+                throw new InvalidOperationException($"data worker failed on batch {b}: {error.Message}", error);
+            }
+            IssueAhead();
             return slot;
         }
 
@@ -264,7 +271,11 @@ public sealed class DataLoader
             foreach (var t in _workers) t.Join();
             _jobs.Dispose();
             // Batches prepared but never handed out (epoch abandoned early).
-            foreach (var slot in _inFlight.Concat(_free)) slot.Images?.Dispose();
+            foreach (var slot in _inFlight.Concat(_free))
+            {
+                slot.Images?.Dispose();
+                slot.Done.Dispose();
+            }
         }
 
         private void IssueAhead()

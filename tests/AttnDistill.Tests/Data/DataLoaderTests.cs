@@ -185,6 +185,23 @@ public class DataLoaderTests
         Assert.True(first!.Images.IsInvalid);
     }
 
+    private sealed class LyingTransform : IImageTransform
+    {
+        public (int Width, int Height)? OutputSize => (8, 8);
+        public DecodedImage Apply(DecodedImage image, IRandomSource random) => new CenterCrop(4).Apply(image, random);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void TransformErrorsReachTheConsumer(int workers)
+    {
+        var ds = new ImageFolderDataset(MakeFolder("lying", perClass: 3));
+        var loader = new DataLoader(ds, new LyingTransform(), new DataLoaderOptions { BatchSize = 4, Workers = workers });
+        var e = Assert.ThrowsAny<InvalidOperationException>(() => loader.Epoch(0).ToList());
+        Assert.Contains("expected 8x8x3", e.ToString());
+    }
+
     [Fact]
     public void GrayscaleIdxKeepsOneChannel()
     {
