@@ -42,6 +42,30 @@ public class BuildTests
     }
 
     [Fact]
+    public void PublishedCliLoadsTorch()
+    {
+        // dotnet publish runs the same patch target on the publish folder; run the result as a user would.
+        string repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+        string project = Path.Combine(repo, "src", "AttnDistill.Cli", "AttnDistill.Cli.csproj");
+        string outDir = Directory.CreateTempSubdirectory("publish").FullName;
+        var (code, output) = RunProcess("dotnet", $"publish \"{project}\" -c Release -o \"{outDir}\" --nologo -v q");
+        Assert.True(code == 0, output);
+        (code, output) = RunProcess(Path.Combine(outDir, "attndistill"), "info");
+        Assert.True(code == 0, output);
+        Assert.Contains("libtorch 2.10", output);
+    }
+
+    static (int Code, string Output) RunProcess(string file, string args)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout + stderr.Result);
+    }
+
+    [Fact]
     public void CliLoadsTorch()
     {
         // The CLI is built next to the tests (project reference); run it as a user would.
