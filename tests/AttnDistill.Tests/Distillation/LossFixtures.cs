@@ -9,22 +9,10 @@ namespace AttnDistill.Tests.Distillation;
 /// <summary>The tensors written by tests/fixtures/distillation/make_loss_fixtures.py, read once.</summary>
 public static class LossFixtures
 {
-    // Read once for the whole test run: the tensors must outlive the DisposeScope of whichever test
-    // happens to load them first.
-    static readonly Lazy<Hashtable> Table = new(() =>
-    {
-        var table = PyTorchUnpickler.UnpickleStateDict(Path.Combine(AppContext.BaseDirectory, "fixtures", "distillation", "loss_fixtures.pt"));
-        foreach (var value in table.Values)
-            if (value is Tensor t) t.DetachFromDisposeScope();
-        return table;
-    });
+    static readonly TestSupport.FixtureTable Table = new("distillation/loss_fixtures.pt");
 
     /// <summary>A fresh copy (callers may dispose it or make it a leaf).</summary>
-    public static Tensor Get(string name)
-    {
-        var t = Table.Value[name] as Tensor ?? throw new KeyNotFoundException($"fixture tensor '{name}' is missing");
-        return t.detach().clone();
-    }
+    public static Tensor Get(string name) => Table.Get(name);
 
     /// <summary>|actual - expected| &lt;= rtol * |expected| + atol, element by element, with a readable failure.</summary>
     public static void AssertClose(Tensor expected, Tensor actual, string what, double rtol = 1e-5, double atol = 1e-10)

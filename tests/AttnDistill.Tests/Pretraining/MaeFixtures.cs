@@ -22,25 +22,14 @@ public static class MaeFixtures
         NormPixLoss = true,
     };
 
-    // Read once for the whole run: the tensors must outlive the DisposeScope of whichever test loads them first.
-    static readonly Lazy<Hashtable> Table = new(() =>
-    {
-        var table = PyTorchUnpickler.UnpickleStateDict(Path.Combine(AppContext.BaseDirectory, "fixtures", "mae", "mae_fixtures.pt"));
-        foreach (var value in table.Values)
-            if (value is Tensor t) t.DetachFromDisposeScope();
-        return table;
-    });
+    static readonly TestSupport.FixtureTable Table = new("mae/mae_fixtures.pt");
 
-    /// <summary>A fresh copy (callers may dispose it).</summary>
-    public static Tensor Get(string name)
-    {
-        var t = Table.Value[name] as Tensor ?? throw new KeyNotFoundException($"fixture tensor '{name}' is missing");
-        return t.detach().clone();
-    }
+    /// <summary>A fresh copy (callers may dispose it or make it a leaf).</summary>
+    public static Tensor Get(string name) => Table.Get(name);
 
     /// <summary>The fixture weights under MAE's names ("w." prefix removed).</summary>
     public static Dictionary<string, Tensor> MaeNamedWeights() =>
-        Table.Value.Keys.Cast<string>().Where(k => k.StartsWith("w.", StringComparison.Ordinal))
+        Table.Raw.Keys.Cast<string>().Where(k => k.StartsWith("w.", StringComparison.Ordinal))
             .ToDictionary(k => k[2..], Get);
 
     /// <summary>

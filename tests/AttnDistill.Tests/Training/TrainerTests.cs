@@ -103,7 +103,7 @@ public class TrainerTests
         Assert.True(First(epochs[^1]) < First(epochs[0]) * 0.8, $"loss {First(epochs[0])} -> {First(epochs[^1])}");
         Assert.True(Directory.EnumerateFiles(Path.Combine(dir, "tensorboard"), "events.out.tfevents*").Any());
         Assert.Equal(6, result.EpochsDone);
-        Assert.Single(CheckpointFiles.List(dir).Where(p => p.EndsWith("checkpoint-0006.ckpt")));
+        Assert.Single(CheckpointFiles.List(dir), p => p.EndsWith("checkpoint-0006.ckpt"));
     }
 
     [Fact]
