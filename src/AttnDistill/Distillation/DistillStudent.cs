@@ -53,16 +53,12 @@ public sealed class DistillStudent : nn.Module<Tensor, Tensor>
     public StudentOutput Forward(Tensor x, AttentionRequest request, bool valueNorms, bool allTokens)
     {
         var f = backbone.ForwardFeatures(x, request, valueNorms);
-        using var hidden = f.Hidden;                                        // (B, 1 + N, d)
-        Tensor tokens;
-        if (proj is null) tokens = backbone.Norm.forward(hidden);
-        else
-        {
-            using var projected = proj.forward(hidden);                     // (B, 1 + N, D)
-            tokens = proj_norm!.forward(projected);
-        }
-        if (allTokens) return new StudentOutput(tokens, f.Attention);
-        using (tokens) return new StudentOutput(tokens.select(1, 0), f.Attention);
+        // P and both LayerNorms act token by token: for the CLS feature only the CLS token goes through them.
+        using var hidden = allTokens ? f.Hidden.alias() : f.Hidden.select(1, 0);   // (B, 1 + N, d) or (B, d)
+        f.Hidden.Dispose();
+        if (proj is null) return new StudentOutput(backbone.Norm.forward(hidden), f.Attention);
+        using var projected = proj.forward(hidden);                                 // (B, [1 + N,] D)
+        return new StudentOutput(proj_norm!.forward(projected), f.Attention);
     }
 
     /// <summary>

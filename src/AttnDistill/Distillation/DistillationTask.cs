@@ -53,8 +53,10 @@ public sealed class DistillationTask : ITrainingTask
         using (no_grad())
         {
             var t = _teacher.ForwardFeatures(x, request, _loss.WeightByValue);
-            using var normed = _teacher.Norm.forward(t.Hidden);
-            fT = _loss.PatchTokenAlign ? normed.alias() : normed.select(1, 0);
+            // LayerNorm is per token: normalize only the CLS token unless all tokens are compared.
+            using var hidden = t.Hidden;
+            using var kept = _loss.PatchTokenAlign ? hidden.alias() : hidden.select(1, 0);
+            fT = _teacher.Norm.forward(kept);
             aT = t.Attention;
         }
         var s = _student.Forward(x, request, _loss.WeightByValue, _loss.PatchTokenAlign);
