@@ -74,9 +74,9 @@ public static class RecipeArguments
         string s => s.Length == 0 || s.Any(c => ":#{}[],&*?|<>=!%@`'\"".Contains(c)) ? $"'{s.Replace("'", "''")}'" : s,
         bool b => b ? "true" : "false",
         double d => d.ToString("R", CultureInfo.InvariantCulture),
-        IEnumerable<string> list => "[" + string.Join(", ", list.Select(Format)) + "]",
+        Enum e => e.ToString().ToLowerInvariant(),
         System.Collections.IEnumerable list => "[" + string.Join(", ", list.Cast<object>().Select(Format)) + "]",
-        _ => Convert.ToString(value, CultureInfo.InvariantCulture)!.ToLowerInvariant() is var t && value is Enum ? t : Convert.ToString(value, CultureInfo.InvariantCulture)!,
+        _ => Convert.ToString(value, CultureInfo.InvariantCulture)!,
     };
 }
 

@@ -70,12 +70,8 @@ public class BuildTests
     {
         // The CLI is built next to the tests (project reference); run it as a user would.
         string dll = Path.Combine(AppContext.BaseDirectory, "attndistill.dll");
-        var psi = new ProcessStartInfo("dotnet", $"\"{dll}\" info") { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        string stdout = p.StandardOutput.ReadToEnd();
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(p.ExitCode == 0, stderr);
-        Assert.Contains("libtorch 2.10", stdout);
+        var (code, output) = RunProcess("dotnet", $"\"{dll}\" info");
+        Assert.True(code == 0, output);
+        Assert.Contains("libtorch 2.10", output);
     }
 }

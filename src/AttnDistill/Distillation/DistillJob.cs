@@ -46,12 +46,8 @@ public static class DistillJob
         var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
         var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
 
-        var dataset = DatasetFactory.Open(cfg.DataRoot, DataSplit.Train);
-        var loader = new DataLoader(dataset, TransformPresets.Train(studentConfig.ImageSize, cfg.CropScaleMin), new DataLoaderOptions
-        {
-            BatchSize = cfg.Trainer.BatchSize, Seed = cfg.Trainer.Seed, DropLast = true, Workers = cfg.Workers,
-            Rank = dist.Rank, WorldSize = dist.WorldSize, Log = log,
-        });
+        var loader = TrainingData.Loader(cfg.DataRoot, studentConfig.ImageSize, cfg.Trainer, cfg.Workers, dist, log, cfg.CropScaleMin);
+        var dataset = loader.Dataset;
         log?.Invoke($"data: {dataset.Count} images, {dataset.ClassNames.Count} classes, {loader.BatchesPerEpoch} batches per epoch");
 
         var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun

@@ -39,8 +39,12 @@ public static class WeightInit
         return e.item<double>();
     }
 
-    /// <summary>Applies the Linear/LayerNorm rule to every submodule.</summary>
-    public static void InitLinearAndNorm(nn.Module root)
+    /// <summary>
+    /// Applies the Linear/LayerNorm rule to every submodule: Linear weights by
+    /// <paramref name="linearWeight"/> (default trunc-normal 0.02; MAE passes xavier-uniform),
+    /// zero biases, LayerNorm 1/0.
+    /// </summary>
+    public static void InitLinearAndNorm(nn.Module root, Action<Tensor>? linearWeight = null)
     {
         using var _ = no_grad();
         foreach (var (_, m) in root.named_modules())
@@ -48,7 +52,8 @@ public static class WeightInit
             switch (m)
             {
                 case Linear lin:
-                    TruncNormal_(lin.weight, std: Std);
+                    if (linearWeight is null) TruncNormal_(lin.weight, std: Std);
+                    else linearWeight(lin.weight);
                     if (lin.bias is { } b) nn.init.zeros_(b);
                     break;
                 case LayerNorm ln:

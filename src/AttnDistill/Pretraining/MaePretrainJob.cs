@@ -32,12 +32,7 @@ public static class MaePretrainJob
         manual_seed(cfg.Trainer.Seed);
         using var mae = new MaskedAutoencoder(maeConfig);
         var task = new MaeTrainingTask(mae);
-        var dataset = DatasetFactory.Open(cfg.DataRoot, DataSplit.Train);
-        var loader = new DataLoader(dataset, TransformPresets.Train(maeConfig.Encoder.ImageSize), new DataLoaderOptions
-        {
-            BatchSize = cfg.Trainer.BatchSize, Seed = cfg.Trainer.Seed, DropLast = true, Workers = cfg.Workers,
-            Rank = dist.Rank, WorldSize = dist.WorldSize, Log = log,
-        });
+        var loader = TrainingData.Loader(cfg.DataRoot, maeConfig.Encoder.ImageSize, cfg.Trainer, cfg.Workers, dist, log);
         var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
         {
             OutDir = cfg.OutDir, Resume = cfg.Resume, ConfigText = configText, ModelConfig = maeConfig.Encoder,

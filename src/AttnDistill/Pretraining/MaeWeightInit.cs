@@ -1,4 +1,4 @@
-using TorchSharp.Modules;
+using AttnDistill.Models;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Pretraining;
@@ -19,19 +19,6 @@ public static class MaeWeightInit
         using (var flat = proj.view(proj.shape[0], -1)) nn.init.xavier_uniform_(flat);
         nn.init.normal_(mae.Encoder.ClsToken, std: TokenStd);
         nn.init.normal_(mae.MaskToken, std: TokenStd);
-        foreach (var (_, m) in mae.named_modules())
-        {
-            switch (m)
-            {
-                case Linear lin:
-                    nn.init.xavier_uniform_(lin.weight);
-                    if (lin.bias is { } b) nn.init.zeros_(b);
-                    break;
-                case LayerNorm ln:
-                    if (ln.weight is { } w) nn.init.ones_(w);
-                    if (ln.bias is { } lb) nn.init.zeros_(lb);
-                    break;
-            }
-        }
+        WeightInit.InitLinearAndNorm(mae, w => nn.init.xavier_uniform_(w));
     }
 }
