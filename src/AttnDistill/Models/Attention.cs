@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -19,7 +20,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
 
     private readonly int _numHeads;
-    private readonly double _scale;
+    // A Scalar the module keeps alive (see KeptScalars), not a temporary per call.
+    private readonly Scalar _scale;
     private readonly double _attnDropRate;
 
     /// <summary>
@@ -32,7 +34,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public Attention(int dim, int numHeads, bool qkvBias, double attnDropRate, double projDropRate) : base(nameof(Attention))
     {
         _numHeads = numHeads;
-        _scale = Math.Pow(dim / numHeads, -0.5);
+        _scale = Math.Pow(dim / numHeads, -0.5).ToScalar();
         _attnDropRate = attnDropRate;
         qkv = nn.Linear(dim, dim * 3, hasBias: qkvBias);
         attn_drop = nn.Dropout(attnDropRate);

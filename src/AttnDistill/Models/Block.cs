@@ -34,11 +34,11 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         using (var n1 = norm1.forward(x))
         using (var a = attn.Forward(n1, returnAttention, valueNorms, out attention))
         using (var dropped = drop_path.forward(a))
-            h = x.add(dropped);
+            h = x.add(dropped, KeptScalars.One);
         using (h)
         using (var n2 = norm2.forward(h))
         using (var m = mlp.forward(n2))
         using (var dropped = drop_path.forward(m))
-            return h.add(dropped);
+            return h.add(dropped, KeptScalars.One);
     }
 }

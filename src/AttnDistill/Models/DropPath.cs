@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Models;
@@ -19,7 +20,8 @@ public sealed class DropPath : nn.Module<Tensor, Tensor>
         var shape = new long[x.dim()];
         shape[0] = x.shape[0];
         for (int i = 1; i < shape.Length; i++) shape[i] = 1;
-        using var mask = empty(shape, x.dtype, x.device).bernoulli_(keep).div_(keep); // (B, 1, 1)
+        using var keepScalar = keep.ToScalar();    // held across the call (see KeptScalars)
+        using var mask = empty(shape, x.dtype, x.device).bernoulli_(keep).div_(keepScalar); // (B, 1, 1)
         return x.mul(mask);
     }
 }

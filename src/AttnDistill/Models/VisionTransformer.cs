@@ -72,7 +72,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         using var cls = cls_token.expand(b, -1, -1);                                 // (B, 1, D)
         using var tokens = cat(new[] { cls, patches }, 1);                           // (B, 1 + N, D)
         using var pos = PositionTableFor(gh, gw);
-        using var withPos = tokens.add(pos);
+        using var withPos = tokens.add(pos, KeptScalars.One);
         return pos_drop.forward(withPos);
     }
 

@@ -140,7 +140,12 @@ public sealed class Trainer
                     }
                     else
                     {
-                        (_accum == 1 ? loss.Total : loss.Total / _accum).backward();
+                        if (_accum == 1) loss.Total.backward();
+                        else
+                        {
+                            using var accum = ((double)_accum).ToScalar();   // held across the call (see KeptScalars)
+                            loss.Total.div(accum).backward();
+                        }
                         counted++;
                         sums["loss"] = sums.GetValueOrDefault("loss") + packed[0];
                         for (int i = 0; i < names.Length; i++) sums[names[i]] = sums.GetValueOrDefault(names[i]) + packed[i + 1];
