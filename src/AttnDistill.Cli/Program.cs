@@ -7,8 +7,11 @@ var root = new RootCommand("attndistill: distill self-supervised Vision Transfor
 var info = new Command("info", "Print the libtorch runtime this build loads (a quick install check).");
 info.SetAction(_ => { Console.WriteLine(TorchRuntime.Describe()); return 0; });
 root.Subcommands.Add(info);
+root.Subcommands.Add(PretrainMaeCommand.Create());
 root.Subcommands.Add(DistillCommand.Create());
 root.Subcommands.Add(KnnCommand.Create());
+root.Subcommands.Add(LinearCommand.Create());
+root.Subcommands.Add(FinetuneCommand.Create());
 root.Subcommands.Add(QuickstartCommand.Create());
 
 try
