@@ -12,6 +12,7 @@ root.Subcommands.Add(DistillCommand.Create());
 root.Subcommands.Add(KnnCommand.Create());
 root.Subcommands.Add(LinearCommand.Create());
 root.Subcommands.Add(FinetuneCommand.Create());
+root.Subcommands.Add(DataCommand.Create());
 root.Subcommands.Add(QuickstartCommand.Create());
 
 try

@@ -13,11 +13,26 @@ public class CliHelpTests
     [InlineData("linear", "--sweep")]
     [InlineData("finetune", "--layer-decay")]
     [InlineData("quickstart", "--data")]
+    [InlineData("data", "inspect")]
     public void VerbHelpListsItsOptions(string verb, string option)
     {
         var (code, output) = CliProcess.Attndistill(verb, "--help");
         Assert.True(code == 0, output);
         Assert.Contains(option, output);
+    }
+
+    [Fact]
+    public void DataInspectAndSubsetReadAFolder()
+    {
+        string root = SyntheticImageFolder.Write(10, 2);
+        var (code, output) = CliProcess.Attndistill("data", "inspect", "--data", root);
+        Assert.True(code == 0, output);
+        Assert.Contains("ImageFolder", output);
+        Assert.Contains("class3", output);
+        string list = Path.Combine(Directory.CreateTempSubdirectory("subset").FullName, "10percent.txt");
+        (code, output) = CliProcess.Attndistill("data", "subset", "--data", root, "--fraction", "0.1", "--out", list);
+        Assert.True(code == 0, output);
+        Assert.Equal(4, File.ReadAllLines(list).Length);                                  // one of each class's 10
     }
 
     [Fact]
