@@ -50,6 +50,10 @@ public static class MaePretrainJob
                 log?.Invoke($"reconstruction picture: {path}");
             },
         });
+        // The untrained encoder, saved once: the "random encoder" baseline every SSL evaluation compares against.
+        string initial = Path.Combine(cfg.OutDir, "teacher-init.safetensors");
+        if (dist.IsMain && !File.Exists(initial) && CheckpointFiles.List(cfg.OutDir).Count == 0)
+            MaeEncoderExport.SaveTeacher(mae, initial);
         var result = trainer.Run();
         string teacher = Path.Combine(cfg.OutDir, "teacher.safetensors");
         if (dist.IsMain)
