@@ -20,6 +20,7 @@ public static class CliApp
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(VisualizeCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         return root;
     }
 
