@@ -2,6 +2,7 @@ using System.Text;
 using AttnDistill.Checkpoints;
 using AttnDistill.Data;
 using AttnDistill.Data.Transforms;
+using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -92,20 +93,30 @@ public static class AttentionPanels
             var input = ImageTensors.BatchFromHwc(bytes, chunk.Count, size, size, 3, ImageTensors.ImageNetMean, ImageTensors.ImageNetStd);
             var display = ImageTensors.BatchFromHwc(bytes, chunk.Count, size, size, 3, null, null);   // (B, 3, S, S) in [0, 1]
             using var maps = AttentionMapSet.Compute(teacher, students, input, options.Loss);
-            for (int b = 0; b < chunk.Count; b++)
+            // PNG encoding (zlib) costs more than drawing: panels are drawn in order and encoded a few at a time in parallel.
+            var pending = new List<(SKBitmap Bitmap, string Path)>();
+            try
             {
-                var (index, image, _) = chunk[b];
-                string stem = Path.Combine(outDir, FileStem(index, image));
-                string? pngPath = null;
-                if (png)
+                for (int b = 0; b < chunk.Count; b++)
                 {
-                    pngPath = stem + ".png";
-                    using var bitmap = AttentionPanel.Render(maps, b, display[b], DisplayName(image), options, lookup);
-                    RgbPicture.SavePng(bitmap, pngPath);
+                    var (index, image, _) = chunk[b];
+                    string stem = Path.Combine(outDir, FileStem(index, image));
+                    string? pngPath = null;
+                    if (png)
+                    {
+                        pngPath = stem + ".png";
+                        pending.Add((AttentionPanel.Render(maps, b, display[b], DisplayName(image), options, lookup), pngPath));
+                        if (pending.Count >= Environment.ProcessorCount) SaveAll(pending);
+                    }
+                    var npyPaths = npy ? WriteNpy(maps, b, stem) : Array.Empty<string>();
+                    var kls = maps.Students.Select(s => (double)s.KlToTeacher!.data<float>()[b]).ToArray();
+                    results.Add(new PanelResult(image.Name, image.Group, pngPath, npyPaths, kls));
                 }
-                var npyPaths = npy ? WriteNpy(maps, b, stem) : Array.Empty<string>();
-                var kls = maps.Students.Select(s => (double)s.KlToTeacher!.data<float>()[b]).ToArray();
-                results.Add(new PanelResult(image.Name, image.Group, pngPath, npyPaths, kls));
+                SaveAll(pending);
+            }
+            finally
+            {
+                foreach (var (bitmap, _) in pending) bitmap.Dispose();
             }
             log?.Invoke($"attention pictures: {results.Count} of {images.Count} images");
         }
@@ -162,10 +173,18 @@ public static class AttentionPanels
             taken[label]++;
             int index = i;
             string name = data.ItemName(i);
-            list.Add(new PanelImage(File.Exists(name) ? Path.GetFileName(name) : name.Replace('/', '_'), data.ClassNames[label], () => data.Load(index)));
+            // Files are named by their file name; records of IDX/CIFAR files by "<file>#<record>".
+            list.Add(new PanelImage(Path.GetFileName(name), data.ClassNames[label], () => data.Load(index)));
         }
         if (list.Count == 0) throw new InvalidDataException($"{root} holds no images.");
         return list;
+    }
+
+    static void SaveAll(List<(SKBitmap Bitmap, string Path)> pending)
+    {
+        Parallel.ForEach(pending, p => RgbPicture.SavePng(p.Bitmap, p.Path));
+        foreach (var (bitmap, _) in pending) bitmap.Dispose();
+        pending.Clear();
     }
 
     /// <summary>Writes the raw maps of image b: per model its head rows (h, 1 + N) and aggregated map (1 + N), CLS entry first.</summary>
@@ -196,8 +215,11 @@ public static class AttentionPanels
 
     static string DisplayName(PanelImage image) => image.Group.Length > 0 ? $"{image.Group}/{image.Name}" : image.Name;
 
-    static string FileStem(int index, PanelImage image) =>
-        $"{index:D4}_{Sanitize(image.Group.Length > 0 ? image.Group + "_" + Path.GetFileNameWithoutExtension(image.Name) : Path.GetFileNameWithoutExtension(image.Name))}";
+    static string FileStem(int index, PanelImage image)
+    {
+        string name = image.Name.Contains('#') ? image.Name : Path.GetFileNameWithoutExtension(image.Name);
+        return $"{index:D4}_{Sanitize(image.Group.Length > 0 ? image.Group + "_" + name : name)}";
+    }
 
     /// <summary>Letters, digits, '.', '-' and '_' kept; everything else becomes '_'.</summary>
     public static string Sanitize(string name)
