@@ -70,7 +70,6 @@ public static class AttentionPanel
         using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         using var grey = new SKPaint { Color = new SKColor(90, 90, 90), IsAntialias = true };
         string t = options.Loss.AttnTemperature.ToString("G4", CultureInfo.InvariantCulture);
-        string agg = options.Loss.Aggregation.ToString().ToLowerInvariant();
 
         for (int r = 0; r < rows.Count; r++)
         {

@@ -15,7 +15,11 @@ public static class ReportPlots
     public static bool Curves(IReadOnlyList<RunRecord> runs, string kind, string key, string path)
     {
         var plot = new Plot();
-        bool log = key.StartsWith("loss", StringComparison.Ordinal);
+        // A log axis when the values span more than a decade or so (losses falling from 2 to 0.01);
+        // inside one decade it would show a single labelled tick.
+        var all = runs.SelectMany(r => r.Steps).Where(s => s.Kind == kind && s.Values.ContainsKey(key)).Select(s => s.Values[key]).ToList();
+        var positive = all.Where(v => v > 0).ToList();
+        bool log = key.StartsWith("loss", StringComparison.Ordinal) && positive.Count > 0 && positive.Max() / positive.Min() > 20;
         int series = 0;
         foreach (var run in runs)
         {
@@ -30,7 +34,7 @@ public static class ReportPlots
             series++;
         }
         if (series == 0) return false;
-        if (log) LogAxis(plot);
+        if (log) LogAxis(plot, decades: Math.Log10(positive.Max() / positive.Min()));
         plot.Title($"{kind}: {key}");
         plot.XLabel("epoch");
         plot.YLabel(log ? $"{key} (log scale)" : key);
@@ -67,13 +71,22 @@ public static class ReportPlots
                     Label = values[j].Value.ToString("F1", CultureInfo.InvariantCulture),
                 });
             }
-            ticks.Add(new Tick(center, (r.IsTeacher ? "teacher: " : "") + r.Name, true));
+            bool namedTeacher = r.Name.Contains("teacher", StringComparison.OrdinalIgnoreCase);
+            ticks.Add(new Tick(center, (r.IsTeacher && !namedTeacher ? "teacher: " : "") + r.Name, true));
         }
         var barPlot = plot.Add.Bars(bars);
         barPlot.ValueLabelStyle.FontSize = 11;
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = measured.Count > 4 ? 20 : 0;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = measured.Count > 4 ? Alignment.MiddleLeft : Alignment.UpperCenter;
+        int room = 0;
+        if (measured.Count > 4)
+        {
+            // Slanted names; ScottPlot does not size the axis for rotated labels, so reserve the room
+            // (about 7 px a character, times sin 30 degrees).
+            room = 30 + 4 * Math.Min(60, measured.Max(r => r.Name.Length) + 9);
+            plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            plot.Axes.Bottom.MinimumSize = room;
+        }
         plot.Axes.Margins(bottom: 0, top: 0.15);
         if (anyLinear) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "linear probe top-1", FillColor = studentLinear });
         if (anyKnn) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "k-NN top-1", FillColor = studentKnn });
@@ -81,7 +94,7 @@ public static class ReportPlots
         plot.ShowLegend(Edge.Right);
         plot.Title("Top-1 accuracy (%) per run");
         plot.YLabel("top-1 (%)");
-        plot.SavePng(path, Width, Height + (measured.Count > 4 ? 80 : 0));
+        plot.SavePng(path, Width, Height + room);
         return true;
     }
 
@@ -97,16 +110,21 @@ public static class ReportPlots
         bool sweepT = setting == "attn-T";
         var distill = runs.Where(r => r.IsDistillation && r.Number(setting) is not null && (r.Linear is not null || r.Knn is not null))
             .Where(r => !sweepT || AttentionOn(r)).ToList();
-        var xs = distill.Select(r => r.Number(setting)!.Value).Distinct().Order().ToList();
-        if (xs.Count < 2) return false;
+        if (distill.Select(r => r.Number(setting)).Distinct().Count() < 2) return false;
         bool linear = distill.Any(r => r.Linear is not null);
         double? Metric(RunRecord r) => linear ? r.Linear?.Top1 : r.Knn?.Top1;
 
         var baselines = distill.Where(r => !AttentionOn(r)).ToList();
-        var lines = distill.Where(AttentionOn).GroupBy(r => Architecture(r) + Others(r, sweepT))
+        // A line is a sweep: it needs two values of the setting among its own runs (a T-5 run next to a
+        // lambda sweep at T 10 is not a lambda sweep); if no group sweeps, every group is drawn.
+        var groups = distill.Where(AttentionOn).GroupBy(r => Architecture(r) + Others(r, sweepT)).ToList();
+        var sweeps = groups.Where(g => g.Select(r => r.Number(setting)).Distinct().Count() >= 2).ToList();
+        var lines = (sweeps.Count > 0 ? sweeps : groups)
             .Select(g => (Name: g.Key, Runs: g.Concat(baselines.Where(b => Architecture(b) == Architecture(g.First()))).ToList())).ToList();
         foreach (var orphan in baselines.GroupBy(Architecture).Where(g => lines.All(l => !l.Name.StartsWith(g.Key, StringComparison.Ordinal))))
             lines.Add((orphan.Key, orphan.ToList()));
+        var xs = lines.SelectMany(l => l.Runs).Select(r => r.Number(setting)!.Value).Distinct().Order().ToList();
+        if (xs.Count < 2) return false;
 
         var plot = new Plot();
         foreach (var (name, group) in lines)
@@ -159,14 +177,15 @@ public static class ReportPlots
         return Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1));
     }
 
-    static void LogAxis(Plot plot)
+    /// <summary>Labels a log10-transformed left axis with the values; whole decades only when it spans several.</summary>
+    static void LogAxis(Plot plot, double decades)
     {
         var ticks = new ScottPlot.TickGenerators.NumericAutomatic
         {
-            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-            IntegerTicksOnly = true,
-            LabelFormatter = y => Math.Pow(10, y).ToString("G3", CultureInfo.InvariantCulture),
+            IntegerTicksOnly = decades >= 3,
+            LabelFormatter = y => Math.Pow(10, y).ToString("G2", CultureInfo.InvariantCulture),
         };
+        if (decades >= 3) ticks.MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator();
         plot.Axes.Left.TickGenerator = ticks;
     }
 }
