@@ -10,6 +10,7 @@ root.Subcommands.Add(info);
 root.Subcommands.Add(DistillCommand.Create());
 root.Subcommands.Add(KnnCommand.Create());
 root.Subcommands.Add(QuickstartCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
 
 try
 {
