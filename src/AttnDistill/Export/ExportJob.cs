@@ -17,24 +17,35 @@ public static class ExportJob
         EnsureWritable(outPath);
 
         using var noGrad = no_grad();
-        var (model, cfg) = VitCheckpointLoader.Load(request.Checkpoint, request.Inference, request.CheckpointKey, request.ImageSize, info);
+        // Loaded at its trained size: another --image-size takes the position table the model itself
+        // uses for that input (DINO's interpolation), so the file equals the model run at that size.
+        var (model, trained) = VitCheckpointLoader.Load(request.Checkpoint, request.Inference, request.CheckpointKey, imageSize: null, info);
         using (model)
         {
             model.eval();
-            switch (request.Format)
+            var cfg = VitOnnxExporter.ExportedConfig(trained, request.ImageSize);
+            if (cfg.ImageSize != trained.ImageSize)
+                info?.Invoke($"image size {trained.ImageSize} -> {cfg.ImageSize}: position table for a {cfg.GridSize}x{cfg.GridSize} grid");
+            if (request.Format is ExportFormat.Pth or ExportFormat.Safetensors)
             {
-                case ExportFormat.Pth:
-                    BackboneExport.SavePth(model, outPath);
-                    return new ExportResult(outPath, request.Format, new FileInfo(outPath).Length, cfg, new[] { "state dict (torch.save)" });
-                case ExportFormat.Safetensors:
-                    BackboneExport.SaveSafetensors(model, outPath, cfg);
-                    return new ExportResult(outPath, request.Format, new FileInfo(outPath).Length, cfg, new[] { "state dict (safetensors)" });
+                var state = VitOnnxExporter.StateDictAt(model, cfg.ImageSize);
+                try
+                {
+                    if (request.Format == ExportFormat.Pth) BackboneExport.SavePth(state, outPath);
+                    else BackboneExport.SaveSafetensors(state, outPath, cfg);
+                }
+                finally
+                {
+                    foreach (var t in state.Values) t.Dispose();
+                }
+                return new ExportResult(outPath, request.Format, new FileInfo(outPath).Length, cfg,
+                    new[] { request.Format == ExportFormat.Pth ? "state dict (torch.save)" : "state dict (safetensors, with config)" });
             }
 
             using var head = request.HeadPath is null ? null : ClassifierHeadFile.Read(request.HeadPath);
             if (head is not null)
                 info?.Invoke($"head: {head.NumClasses} classes from {head.InFeatures} features{(head.HasBatchNorm ? ", BatchNorm (eval) first" : "")}");
-            var proto = VitOnnxExporter.Build(model, request.Onnx, head);
+            var proto = VitOnnxExporter.Build(model, request.Onnx with { ImageSize = cfg.ImageSize }, head);
             long bytes = VitOnnxExporter.Save(proto, outPath);
             var outputs = proto.Graph.Output.Select(o =>
                 $"{o.Name} [{string.Join(", ", o.Type.TensorType.Shape.Dim.Select(d => d.DimParam is { Length: > 0 } p ? p : d.DimValue.ToString()))}]").ToList();

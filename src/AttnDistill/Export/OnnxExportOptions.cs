@@ -21,6 +21,14 @@ public sealed record OnnxExportOptions
 
     public OnnxQuantization Quantization { get; init; } = OnnxQuantization.None;
 
+    /// <summary>
+    /// Input size of the graph; null = the model's configured size. Another size stores the position
+    /// table the model itself uses for that input (<see cref="Models.VisionTransformer.PositionTableFor"/>:
+    /// DINO's interpolate_pos_encoding, or the sin-cos table recomputed), so the file equals the model
+    /// run on images of that size.
+    /// </summary>
+    public int? ImageSize { get; init; }
+
     /// <summary>Symbolic name of the batch dimension of every input and output.</summary>
     public string BatchDimension { get; init; } = "batch";
 }

@@ -31,10 +31,11 @@ public static class VitOnnxExporter
     public static ModelProto Build(VisionTransformer model, OnnxExportOptions? options = null, ClassifierHead? head = null)
     {
         options ??= new OnnxExportOptions();
-        var cfg = model.Config;
+        var cfg = ExportedConfig(model.Config, options.ImageSize);
         if (head is not null && head.InFeatures != cfg.EmbedDim)
             throw new ArgumentException($"the head takes {head.InFeatures} features but the backbone gives {cfg.EmbedDim}: pass the head trained on this backbone.");
-        var graph = new VitGraph(model, options).Emit(head);
+        GraphProto graph;
+        using (var emitter = new VitGraph(model, options)) graph = emitter.Emit(head);
         var proto = new ModelProto
         {
             IrVersion = IrVersion,
@@ -51,6 +52,23 @@ public static class VitOnnxExporter
         return proto;
     }
 
+    /// <summary>The model's config at the exported input size (checked: the patch must divide it).</summary>
+    public static VitConfig ExportedConfig(VitConfig trained, int? imageSize) =>
+        imageSize is int s && s != trained.ImageSize ? (trained with { ImageSize = s }).Validate() : trained;
+
+    /// <summary>
+    /// The backbone's state dict for inputs of <paramref name="imageSize"/> px: pos_embed is the table
+    /// the model uses at that size (see <see cref="OnnxExportOptions.ImageSize"/>). New tensors; the caller disposes them.
+    /// </summary>
+    public static Dictionary<string, Tensor> StateDictAt(VisionTransformer model, int? imageSize)
+    {
+        var cfg = ExportedConfig(model.Config, imageSize);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (key, t) in model.state_dict())
+            result[key] = key == "pos_embed" ? model.PositionTableFor(cfg.GridSize, cfg.GridSize).detach().contiguous().clone() : t.detach().clone();
+        return result;
+    }
+
     /// <summary>Writes the model atomically (see <see cref="AtomicFile"/>); returns the file size in bytes.</summary>
     public static long Save(ModelProto model, string path)
     {
@@ -63,9 +81,8 @@ public static class VitOnnxExporter
     }
 
     /// <summary>Emits one ViT: owns the builder and reads tensors from the model's state dict.</summary>
-    sealed class VitGraph
+    sealed class VitGraph : IDisposable
     {
-        readonly VisionTransformer _model;
         readonly VitConfig _cfg;
         readonly OnnxExportOptions _options;
         readonly Dictionary<string, Tensor> _state;
@@ -74,11 +91,15 @@ public static class VitOnnxExporter
 
         public VitGraph(VisionTransformer model, OnnxExportOptions options)
         {
-            _model = model;
-            _cfg = model.Config;
+            _cfg = ExportedConfig(model.Config, options.ImageSize);
             _options = options;
-            _state = model.state_dict();
+            _state = StateDictAt(model, options.ImageSize);
             _batch = options.BatchDimension;
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in _state.Values) t.Dispose();
         }
 
         string Param(string key)

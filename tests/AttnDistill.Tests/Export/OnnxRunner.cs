@@ -12,11 +12,13 @@ sealed class OnnxRunner : IDisposable
     public OnnxRunner(byte[] model) => _session = new InferenceSession(model, Options());
     public OnnxRunner(string path) => _session = new InferenceSession(path, Options());
 
-    static SessionOptions Options() => new()
+    /// <summary>Full graph optimization (what users get); one thread, no spinning: the test machine is shared.</summary>
+    static SessionOptions Options()
     {
-        IntraOpNumThreads = 2,
-        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-    };
+        var o = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        o.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return o;
+    }
 
     public IReadOnlyList<string> OutputNames => _session.OutputNames;
 
