@@ -76,26 +76,36 @@ foreach (var (name, run) in engines.Skip(1))
 
 foreach (var (_, run) in engines) for (int i = 0; i < opt.Warmup; i++) run();
 var times = engines.Select(_ => new List<double>()).ToArray();
+// CPU time of the process per run: the work an engine does, which load from other processes
+// inflates far less than wall time (spin-waiting threads count too, so it is an upper bound).
+var cpu = new double[engines.Length];
+using var self = Process.GetCurrentProcess();
 for (int done = 0; done < opt.Runs; done += opt.Block)
     for (int e = 0; e < engines.Length; e++)
+    {
+        self.Refresh();
+        var c0 = self.TotalProcessorTime;
         for (int i = 0; i < opt.Block && done + i < opt.Runs; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
             engines[e].Run();
             times[e].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
+        self.Refresh();
+        cpu[e] += (self.TotalProcessorTime - c0).TotalMilliseconds;
+    }
 
 Console.WriteLine();
 Console.WriteLine($"{opt.Preset} at {cfg.ImageSize} px, batch {opt.Batch}, {opt.Threads} threads, {opt.Runs} runs each (after {opt.Warmup} warm-up), engines alternating in blocks of {opt.Block}");
 Console.WriteLine($"ONNX files: fp32 {fp32.Length / 1048576.0:F1} MiB, int8 {int8.Length / 1048576.0:F1} MiB; load average at the end: {LoadAverage()}");
 Console.WriteLine();
-Console.WriteLine("| engine | median ms | p10 ms | p90 ms | vs TorchSharp |");
-Console.WriteLine("| --- | --- | --- | --- | --- |");
+Console.WriteLine("| engine | median ms | p10 ms | p90 ms | median vs TorchSharp | CPU ms per run |");
+Console.WriteLine("| --- | --- | --- | --- | --- | --- |");
 double torchMedian = Percentile(times[0], 0.5);
 for (int e = 0; e < engines.Length; e++)
 {
     double med = Percentile(times[e], 0.5);
-    Console.WriteLine($"| {engines[e].Name} | {med:F2} | {Percentile(times[e], 0.1):F2} | {Percentile(times[e], 0.9):F2} | {torchMedian / med:F2}x |");
+    Console.WriteLine($"| {engines[e].Name} | {med:F2} | {Percentile(times[e], 0.1):F2} | {Percentile(times[e], 0.9):F2} | {torchMedian / med:F2}x | {cpu[e] / times[e].Count:F1} |");
 }
 
 static double Percentile(List<double> values, double q)

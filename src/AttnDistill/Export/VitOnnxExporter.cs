@@ -42,9 +42,9 @@ public static class VitOnnxExporter
             ProducerName = "attndistill",
             ProducerVersion = typeof(VitOnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
             Graph = graph,
-            DocString = $"Vision Transformer backbone (normalized CLS feature). Input '{ImageInput}': float32 RGB " +
-                        $"[{options.BatchDimension}, {cfg.InChans}, {cfg.ImageSize}, {cfg.ImageSize}], scaled to [0, 1] and normalized " +
-                        "with ImageNet mean/std as in training.",
+            DocString = $"Vision Transformer backbone (normalized CLS feature). Input '{ImageInput}': float32 images " +
+                        $"[{options.BatchDimension}, {cfg.InChans}, {cfg.ImageSize}, {cfg.ImageSize}] preprocessed as in training " +
+                        "(pixels / 255, then the per-channel mean/std normalization, ImageNet's for RGB).",
         };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
         proto.MetadataProps.Add(new StringStringEntryProto { Key = CheckpointMetadata.VitConfig, Value = VitConfigJson.Serialize(cfg) });
@@ -63,9 +63,13 @@ public static class VitOnnxExporter
     public static Dictionary<string, Tensor> StateDictAt(VisionTransformer model, int? imageSize)
     {
         var cfg = ExportedConfig(model.Config, imageSize);
+        using var scope = NewDisposeScope();
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (key, t) in model.state_dict())
-            result[key] = key == "pos_embed" ? model.PositionTableFor(cfg.GridSize, cfg.GridSize).detach().contiguous().clone() : t.detach().clone();
+        {
+            var source = key == "pos_embed" ? model.PositionTableFor(cfg.GridSize, cfg.GridSize) : t;
+            result[key] = source.detach().contiguous().clone().MoveToOuterDisposeScope();
+        }
         return result;
     }
 
