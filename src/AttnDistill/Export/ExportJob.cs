@@ -15,6 +15,10 @@ public static class ExportJob
         Validate(request);
         string outPath = Path.GetFullPath(request.Out);
         EnsureWritable(outPath);
+        // The head file is read first: a wrong one fails before the (larger) checkpoint is loaded.
+        using var head = request.HeadPath is null ? null : ClassifierHeadFile.Read(request.HeadPath);
+        if (head is not null)
+            info?.Invoke($"head: {head.NumClasses} classes from {head.InFeatures} features{(head.HasBatchNorm ? ", BatchNorm (eval) first" : "")}");
 
         using var noGrad = no_grad();
         // Loaded at its trained size: another --image-size takes the position table the model itself
@@ -42,9 +46,6 @@ public static class ExportJob
                     new[] { request.Format == ExportFormat.Pth ? "state dict (torch.save)" : "state dict (safetensors, with config)" });
             }
 
-            using var head = request.HeadPath is null ? null : ClassifierHeadFile.Read(request.HeadPath);
-            if (head is not null)
-                info?.Invoke($"head: {head.NumClasses} classes from {head.InFeatures} features{(head.HasBatchNorm ? ", BatchNorm (eval) first" : "")}");
             var proto = VitOnnxExporter.Build(model, request.Onnx with { ImageSize = cfg.ImageSize }, head);
             long bytes = VitOnnxExporter.Save(proto, outPath);
             var outputs = proto.Graph.Output.Select(o =>
