@@ -4,7 +4,11 @@
 // load from other processes on a shared machine falls on all of them alike; medians are reported.
 //
 //   dotnet run -c Release --project bench/AttnDistill.Bench.Onnx -- [--preset vit_tiny_patch16]
-//       [--image-size 224] [--batch 1] [--threads 2] [--runs 200] [--block 10] [--warmup 20]
+//       [--image-size 224] [--batch 1] [--threads 2] [--runs 200] [--block 10] [--warmup 20] [--passive]
+// --passive turns ONNX Runtime's spin-waiting off; give libtorch's OpenMP the same with
+// OMP_WAIT_POLICY=PASSIVE in the environment (read when libtorch loads, so it cannot be set from here).
+// On a machine shared with other busy processes, spinning threads of either engine mostly wait for
+// each other; the passive settings measure the engines rather than the contention.
 using System.Diagnostics;
 using AttnDistill.Export;
 using AttnDistill.Models;
@@ -32,6 +36,7 @@ InferenceSession Session(byte[] bytes)
         ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
         GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
     };
+    if (opt.Passive) so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
     return new InferenceSession(bytes, so);
 }
 using var ortFp32 = Session(fp32);
@@ -97,6 +102,7 @@ for (int done = 0; done < opt.Runs; done += opt.Block)
 
 Console.WriteLine();
 Console.WriteLine($"{opt.Preset} at {cfg.ImageSize} px, batch {opt.Batch}, {opt.Threads} threads, {opt.Runs} runs each (after {opt.Warmup} warm-up), engines alternating in blocks of {opt.Block}");
+Console.WriteLine($"spin-waiting: ONNX Runtime {(opt.Passive ? "off" : "on (default)")}, OMP_WAIT_POLICY={Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "(unset)"}");
 Console.WriteLine($"ONNX files: fp32 {fp32.Length / 1048576.0:F1} MiB, int8 {int8.Length / 1048576.0:F1} MiB; load average at the end: {LoadAverage()}");
 Console.WriteLine();
 Console.WriteLine("| engine | median ms | p10 ms | p90 ms | median vs TorchSharp | CPU ms per run |");
@@ -119,7 +125,7 @@ static double Percentile(List<double> values, double q)
 static string LoadAverage() =>
     File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-sealed record Args(string Preset, int ImageSize, int Batch, int Threads, int Runs, int Block, int Warmup)
+sealed record Args(string Preset, int ImageSize, int Batch, int Threads, int Runs, int Block, int Warmup, bool Passive)
 {
     public static Args Parse(string[] a)
     {
@@ -128,10 +134,11 @@ sealed record Args(string Preset, int ImageSize, int Batch, int Threads, int Run
             int i = Array.IndexOf(a, name);
             return i >= 0 && i + 1 < a.Length ? a[i + 1] : fallback;
         }
-        var known = new[] { "--preset", "--image-size", "--batch", "--threads", "--runs", "--block", "--warmup" };
+        var known = new[] { "--preset", "--image-size", "--batch", "--threads", "--runs", "--block", "--warmup", "--passive" };
         foreach (var s in a.Where(s => s.StartsWith("--", StringComparison.Ordinal) && !known.Contains(s)))
             throw new ArgumentException($"unknown option {s}; known: {string.Join(", ", known)}");
         return new Args(Get("--preset", "vit_tiny_patch16"), int.Parse(Get("--image-size", "224")), int.Parse(Get("--batch", "1")),
-            int.Parse(Get("--threads", "2")), int.Parse(Get("--runs", "200")), int.Parse(Get("--block", "10")), int.Parse(Get("--warmup", "20")));
+            int.Parse(Get("--threads", "2")), int.Parse(Get("--runs", "200")), int.Parse(Get("--block", "10")), int.Parse(Get("--warmup", "20")),
+            a.Contains("--passive"));
     }
 }
