@@ -17,6 +17,7 @@ public static class CliApp
         root.Subcommands.Add(KnnCommand.Create());
         root.Subcommands.Add(LinearCommand.Create());
         root.Subcommands.Add(FinetuneCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
         return root;
