@@ -20,6 +20,8 @@ public static class CliApp
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
+        root.Subcommands.Add(VisualizeCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         return root;
     }
 
