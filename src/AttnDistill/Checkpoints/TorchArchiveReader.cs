@@ -12,8 +12,8 @@ namespace AttnDistill.Checkpoints;
 /// global is refused with nothing executed. Every size is checked before memory is taken for it:
 /// a storage must fit in its archive entry, an entry cannot inflate beyond what deflate can do
 /// from its compressed size (which must fit in the file), and a tensor must lie inside its
-/// storage. Views sharing a storage (slices at an offset, transposes, tied weights) are read as
-/// PyTorch reads them. Any damage ends in a <see cref="CheckpointFormatException"/> naming the file.
+/// storage; every entry read is checked against its CRC-32. Views sharing a storage (slices at an
+/// offset, transposes, tied weights) are read as PyTorch reads them. Any damage ends in a <see cref="CheckpointFormatException"/> naming the file.
 /// </summary>
 public static class TorchArchiveReader
 {
@@ -92,9 +92,16 @@ public static class TorchArchiveReader
         long length = CheckedLength(e, path, fileLength);
         if (length > limit) throw new CheckpointFormatException($"{path}: archive entry '{e.FullName}' is {length} bytes, more than the {limit} allowed.");
         var bytes = new byte[length];
-        using var s = e.Open();
-        s.ReadExactly(bytes);
+        using (var s = e.Open()) s.ReadExactly(bytes);
+        CheckCrc(e, bytes, path);
         return bytes;
+    }
+
+    static void CheckCrc(ZipArchiveEntry e, ReadOnlySpan<byte> bytes, string path)
+    {
+        uint crc = Crc32.Compute(bytes);
+        if (crc != e.Crc32)
+            throw new CheckpointFormatException($"{path}: archive entry '{e.FullName}' fails its CRC-32 check (stored {e.Crc32:x8}, computed {crc:x8}): the file is corrupt.");
     }
 
     /// <summary>A storage named by a persistent id, not read until a tensor uses it.</summary>
@@ -284,8 +291,8 @@ public static class TorchArchiveReader
             _storages[cacheKey] = t;
             if (r.Bytes > 0)
             {
-                using var s = r.Entry.Open();
-                s.ReadExactly(t.bytes);
+                using (var s = r.Entry.Open()) s.ReadExactly(t.bytes);
+                if (r.Entry.Length == r.Bytes) CheckCrc(r.Entry, t.bytes, path);
             }
             return t;
         }
