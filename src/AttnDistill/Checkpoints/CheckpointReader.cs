@@ -228,7 +228,7 @@ public static class CheckpointReader
     {
         var contents = SafetensorsFile.Read(path);
         var meta = contents.Metadata;
-        Models.VitConfig? config = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? json) ? VitConfigJson.Deserialize(json) : null;
+        Models.VitConfig? config = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? json) ? VitConfigJson.Deserialize(json, path) : null;
         var root = new Hashtable();
         if (meta.TryGetValue(CheckpointMetadata.Kind, out string? kind) && kind == CheckpointMetadata.KindTraining && checkpointKey is null)
         {

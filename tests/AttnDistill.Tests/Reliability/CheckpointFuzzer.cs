@@ -40,6 +40,27 @@ public sealed class CheckpointFuzzer
         return seeds;
     }
 
+    /// <summary>A small training checkpoint (model + optimizer bytes + RNG + config), as the trainer writes them.</summary>
+    public static string TrainingCheckpointSeed(string dir)
+    {
+        TorchSharp.torch.manual_seed(3);
+        var cfg = new AttnDistill.Models.VitConfig { ImageSize = 8, PatchSize = 4, EmbedDim = 8, Depth = 1, NumHeads = 2 };
+        using var vit = new AttnDistill.Models.VisionTransformer(cfg);
+        string path = Path.Combine(dir, "seed.ckpt");
+        var ckpt = new TrainingCheckpoint
+        {
+            Model = vit.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone()),
+            ModelConfig = cfg, Config = "epochs: 2\n", Epoch = 1, Step = 4,
+            Sections =
+            {
+                [TrainingCheckpoint.OptimizerSection] = new() { Tensors = { ["torchsharp_state"] = TorchSharp.torch.tensor(new byte[] { 1, 2, 3, 4 }) }, Json = "{\"type\":\"AdamW\"}" },
+                [TrainingCheckpoint.RngSection] = TrainingCheckpoint.CaptureTorchRng(),
+            },
+        };
+        using (ckpt) ckpt.Save(path);
+        return path;
+    }
+
     /// <summary>Both the whole pickle (any dict) and the backbone reader on top of it.</summary>
     static void LoadPth(string path)
     {

@@ -3,7 +3,6 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using AttnDistill.Checkpoints;
-using AttnDistill.Models;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -238,32 +237,11 @@ public class UntrustedCheckpointTests(ITestOutputHelper output)
         // bench/soak runs the same fuzzer with thousands of cases (ATTNDISTILL_FUZZ_CASES overrides here).
         int cases = int.TryParse(Environment.GetEnvironmentVariable("ATTNDISTILL_FUZZ_CASES"), out int n) ? n : 400;
         string dir = Directory.CreateTempSubdirectory("fuzz").FullName;
-        var report = CheckpointFuzzer.Run(CheckpointFuzzer.StandardSeeds(FixtureDir, TrainingCheckpointSeed(dir)), cases, randomSeed: 11,
+        var report = CheckpointFuzzer.Run(CheckpointFuzzer.StandardSeeds(FixtureDir, CheckpointFuzzer.TrainingCheckpointSeed(dir)), cases, randomSeed: 11,
             Path.Combine(dir, "cases"), TimeSpan.FromSeconds(20));
         output.WriteLine(report.ToString());
         Assert.True(report.Failures.Count == 0, string.Join("\n", report.Failures.Take(20)));
         Assert.True(report.Refused > cases / 2, report.ToString());
         Assert.True(report.PeakRssGrowthBytes < 512L << 20, report.ToString());
-    }
-
-    /// <summary>A small training checkpoint (model + optimizer bytes + RNG + config), as the trainer writes them.</summary>
-    public static string TrainingCheckpointSeed(string dir)
-    {
-        manual_seed(3);
-        var cfg = new VitConfig { ImageSize = 8, PatchSize = 4, EmbedDim = 8, Depth = 1, NumHeads = 2 };
-        using var vit = new VisionTransformer(cfg);
-        string path = Path.Combine(dir, "seed.ckpt");
-        var ckpt = new TrainingCheckpoint
-        {
-            Model = vit.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone()),
-            ModelConfig = cfg, Config = "epochs: 2\n", Epoch = 1, Step = 4,
-            Sections =
-            {
-                [TrainingCheckpoint.OptimizerSection] = new() { Tensors = { ["torchsharp_state"] = tensor(new byte[] { 1, 2, 3, 4 }) }, Json = "{\"type\":\"AdamW\"}" },
-                [TrainingCheckpoint.RngSection] = TrainingCheckpoint.CaptureTorchRng(),
-            },
-        };
-        using (ckpt) ckpt.Save(path);
-        return path;
     }
 }
