@@ -149,7 +149,14 @@ public sealed class KillHarness
 
     ProcessStartInfo StartInfo(string outDir)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        // A shell's background job starts with SIGINT ignored, and an ignored signal stays ignored
+        // across exec; coreutils' env restores the default so the CLI's own handler can take it.
+        var psi = new ProcessStartInfo(OperatingSystem.IsLinux() ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (OperatingSystem.IsLinux())
+        {
+            psi.ArgumentList.Add("--default-signal=INT");
+            psi.ArgumentList.Add("dotnet");
+        }
         psi.ArgumentList.Add(_s.CliDll);
         foreach (string a in DistillArgs(outDir)) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
@@ -179,6 +186,7 @@ public sealed class KillHarness
     /// <summary>SIGKILL after a random delay within the run's expected duration; true when it was still running.</summary>
     (bool Killed, bool TmpSeen) KillAfterRandomDelay(string outDir, double runSeconds)
     {
+        RemoveStaleTempFiles(outDir);
         using var p = Start(outDir);
         // Within what is left of the run (a resumed run is shorter), startup included.
         var newest = CheckpointFiles.List(outDir).FirstOrDefault();
@@ -187,14 +195,14 @@ public sealed class KillHarness
         if (p.WaitForExit(delayMs)) return (false, false);
         p.Kill();
         p.WaitForExit();
+        _s.Log?.Invoke($"SIGKILL after {delayMs} ms");
         return (true, TempFiles(outDir).Any());
     }
 
     /// <summary>SIGKILL as soon as a checkpoint's .tmp file appears (the atomic write is in progress).</summary>
     (bool Killed, bool TmpSeen) KillDuringCheckpointWrite(string outDir)
     {
-        Directory.CreateDirectory(outDir);
-        foreach (string stale in TempFiles(outDir)) File.Delete(stale);
+        RemoveStaleTempFiles(outDir);
         using var p = Start(outDir);
         var seen = new ManualResetEventSlim();
         using var fsw = new FileSystemWatcher(outDir, "checkpoint-*.tmp") { NotifyFilter = NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.LastWrite };
@@ -210,6 +218,13 @@ public sealed class KillHarness
         p.WaitForExit();
         bool killed = seen.IsSet && p.ExitCode != 0;
         return (killed, killed && TempFiles(outDir).Any());
+    }
+
+    /// <summary>A killed write leaves its .tmp behind (the next save overwrites it); remove it so "killed mid-write" is judged afresh.</summary>
+    static void RemoveStaleTempFiles(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        foreach (string stale in TempFiles(dir)) File.Delete(stale);
     }
 
     static IEnumerable<string> TempFiles(string dir) =>
