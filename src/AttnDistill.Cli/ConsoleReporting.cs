@@ -35,6 +35,32 @@ public static class ConsoleReporting
         return result;
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> with one progress bar per stage it reports ("features train",
+    /// "features val", "probe epochs" ...), each with rate and ETA.
+    /// </summary>
+    public static T WithStageProgress<T>(string title, Func<AttnDistill.Evaluation.StageProgress, T> work)
+    {
+        T result = default!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                result = work((stage, done, total) =>
+                {
+                    if (!tasks.TryGetValue(stage, out var task)) tasks[stage] = task = ctx.AddTask($"{title}: {stage}", maxValue: Math.Max(1, total));
+                    task.MaxValue = Math.Max(1, total);
+                    task.Value = done;
+                });
+                foreach (var t in tasks.Values) t.Value = t.MaxValue;
+            });
+        return result;
+    }
+
     sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
     {
         public void Report(TrainProgress value) => report(value);

@@ -13,30 +13,34 @@ public static class RecipeArguments
 {
     public const string ConfigOption = "--config";
 
-    /// <summary>The arguments with the recipe's settings appended where the command line does not set them.</summary>
+    /// <summary>Keys a recipe may carry besides option names: documentation and the paper's figures.</summary>
+    public static readonly IReadOnlySet<string> ReservedKeys = new HashSet<string> { "verb", "description", "paper", "common", "rows" };
+
+    /// <summary>
+    /// The arguments with the recipe's settings appended where the command line does not set them.
+    /// A recipe is either flat (option: value ...) or a family of rows (common: {...}, rows:
+    /// {name: {...}}), one row picked with <c>--config file.yaml#name</c>; "verb" names the command
+    /// it is for, "description" and "paper" are documentation.
+    /// </summary>
     public static string[] Expand(string[] args, Command command)
     {
         int at = Array.IndexOf(args, ConfigOption);
         if (at < 0) return args;
         if (at + 1 >= args.Length) throw new RecipeException($"{ConfigOption} needs a YAML file path.");
-        string path = args[at + 1];
+        string spec = args[at + 1];
+        int hash = spec.LastIndexOf('#');
+        string path = hash > 0 ? spec[..hash] : spec;
+        string? row = hash > 0 ? spec[(hash + 1)..] : null;
         if (!File.Exists(path)) throw new RecipeException($"recipe '{path}' does not exist.");
         var rest = args.Take(at).Concat(args.Skip(at + 2)).ToList();
         var given = rest.Where(a => a.StartsWith("--", StringComparison.Ordinal)).Select(a => a.Split('=')[0]).ToHashSet();
         var known = command.Options.ToDictionary(o => o.Name, o => o);
 
-        var stream = new YamlStream();
-        try { using var reader = File.OpenText(path); stream.Load(reader); }
-        catch (YamlDotNet.Core.YamlException ex) { throw new RecipeException($"recipe '{path}' is not valid YAML: {ex.Message}"); }
-        if (stream.Documents.Count == 0) return rest.ToArray();
-        if (stream.Documents[0].RootNode is not YamlMappingNode map)
-            throw new RecipeException($"recipe '{path}' must be a mapping of option names to values.");
-        foreach (var (keyNode, valueNode) in map.Children)
+        foreach (var (key, valueNode) in Settings(path, row, command.Name))
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
             string flag = "--" + key;
             if (!known.ContainsKey(flag))
-                throw new RecipeException($"recipe '{path}': unknown key '{key}' for '{command.Name}'. Known keys: {string.Join(", ", known.Keys.Where(k => k.StartsWith("--", StringComparison.Ordinal) && k != ConfigOption && k != "--help").Select(k => k[2..]).Order())}.");
+                throw new RecipeException($"recipe '{spec}': unknown key '{key}' for '{command.Name}'. Known keys: {string.Join(", ", known.Keys.Where(k => k.StartsWith("--", StringComparison.Ordinal) && k != ConfigOption && k != "--help").Select(k => k[2..]).Order())}.");
             if (given.Contains(flag)) continue;
             switch (valueNode)
             {
@@ -49,10 +53,66 @@ public static class RecipeArguments
                     rest.AddRange(seq.Children.Select(c => ((YamlScalarNode)c).Value ?? ""));
                     break;
                 default:
-                    throw new RecipeException($"recipe '{path}': key '{key}' must be a scalar or a list.");
+                    throw new RecipeException($"recipe '{spec}': key '{key}' must be a scalar or a list.");
             }
         }
         return rest.ToArray();
+    }
+
+    /// <summary>The rows of a family recipe (empty for a flat one).</summary>
+    public static IReadOnlyList<string> Rows(string path) =>
+        Load(path) is { } map && map.Children.TryGetValue(new YamlScalarNode("rows"), out var rows) && rows is YamlMappingNode m
+            ? m.Children.Keys.Select(k => ((YamlScalarNode)k).Value ?? "").ToList()
+            : Array.Empty<string>();
+
+    /// <summary>The verb a recipe declares ("verb: distill"), or null.</summary>
+    public static string? Verb(string path) =>
+        Load(path) is { } map && map.Children.TryGetValue(new YamlScalarNode("verb"), out var v) ? ((YamlScalarNode)v).Value : null;
+
+    static YamlMappingNode? Load(string path)
+    {
+        var stream = new YamlStream();
+        try { using var reader = File.OpenText(path); stream.Load(reader); }
+        catch (YamlDotNet.Core.YamlException ex) { throw new RecipeException($"recipe '{path}' is not valid YAML: {ex.Message}"); }
+        if (stream.Documents.Count == 0) return null;
+        return stream.Documents[0].RootNode as YamlMappingNode
+            ?? throw new RecipeException($"recipe '{path}' must be a mapping of option names to values.");
+    }
+
+    /// <summary>Option settings of the recipe (common + the row, the row winning), reserved keys left out.</summary>
+    static IEnumerable<(string Key, YamlNode Value)> Settings(string path, string? row, string verb)
+    {
+        var map = Load(path);
+        if (map is null) yield break;
+        var settings = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
+        if (map.Children.TryGetValue(new YamlScalarNode("verb"), out var v) && ((YamlScalarNode)v).Value is { } declared && declared != verb)
+            throw new RecipeException($"recipe '{path}' is for 'attndistill {declared}', not '{verb}'.");
+        void Add(YamlMappingNode m, string where)
+        {
+            foreach (var (k, value) in m.Children)
+            {
+                string key = ((YamlScalarNode)k).Value ?? "";
+                if (!ReservedKeys.Contains(key)) settings[key] = value;
+            }
+        }
+        if (map.Children.TryGetValue(new YamlScalarNode("rows"), out var rowsNode))
+        {
+            var rows = rowsNode as YamlMappingNode ?? throw new RecipeException($"recipe '{path}': 'rows' must map row names to settings.");
+            var names = rows.Children.Keys.Select(k => ((YamlScalarNode)k).Value ?? "").ToList();
+            if (row is null)
+                throw new RecipeException($"recipe '{path}' is a family of rows: pick one with {ConfigOption} {path}#ROW. Rows: {string.Join(", ", names)}.");
+            if (map.Children.TryGetValue(new YamlScalarNode("common"), out var common) && common is YamlMappingNode c) Add(c, "common");
+            if (!rows.Children.TryGetValue(new YamlScalarNode(row), out var picked))
+                throw new RecipeException($"recipe '{path}' has no row '{row}'. Rows: {string.Join(", ", names)}.");
+            if (picked is YamlMappingNode p) Add(p, row);
+            else if (picked is not YamlScalarNode { Value: null or "" }) throw new RecipeException($"recipe '{path}': row '{row}' must be a mapping.");
+        }
+        else
+        {
+            if (row is not null) throw new RecipeException($"recipe '{path}' has no rows; drop '#{row}'.");
+            Add(map, "recipe");
+        }
+        foreach (var (k, value) in settings) yield return (k, value);
     }
 
     /// <summary>The resolved settings of a parsed command as YAML (one key per option, as a recipe).</summary>

@@ -1,3 +1,4 @@
+using AttnDistill.Tests.TestSupport;
 using System.Diagnostics;
 using TorchSharp;
 using Xunit;
@@ -48,29 +49,18 @@ public class BuildTests
         string repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
         string project = Path.Combine(repo, "src", "AttnDistill.Cli", "AttnDistill.Cli.csproj");
         string outDir = Directory.CreateTempSubdirectory("publish").FullName;
-        var (code, output) = RunProcess("dotnet", $"publish \"{project}\" -c Release -o \"{outDir}\" --nologo -v q");
+        var (code, output) = CliProcess.Run("dotnet", "publish", project, "-c", "Release", "-o", outDir, "--nologo", "-v", "q");
         Assert.True(code == 0, output);
-        (code, output) = RunProcess(Path.Combine(outDir, "attndistill"), "info");
+        (code, output) = CliProcess.Run(Path.Combine(outDir, "attndistill"), "info");
         Assert.True(code == 0, output);
         Assert.Contains("libtorch 2.10", output);
-    }
-
-    static (int Code, string Output) RunProcess(string file, string args)
-    {
-        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout + stderr.Result);
     }
 
     [Fact]
     public void CliLoadsTorch()
     {
         // The CLI is built next to the tests (project reference); run it as a user would.
-        string dll = Path.Combine(AppContext.BaseDirectory, "attndistill.dll");
-        var (code, output) = RunProcess("dotnet", $"\"{dll}\" info");
+        var (code, output) = CliProcess.Attndistill("info");
         Assert.True(code == 0, output);
         Assert.Contains("libtorch 2.10", output);
     }

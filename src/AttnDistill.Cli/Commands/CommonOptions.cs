@@ -7,14 +7,14 @@ namespace AttnDistill.Cli.Commands;
 /// <summary>Options every training command shares (the trainer core's recipe, supplement Table 8).</summary>
 public sealed class TrainerOptionSet
 {
-    public readonly Option<int> Epochs = Positive("--epochs", "Training epochs (paper: 500 ViT-T / 800 ViT-S on ImageNet-1K, 3200 on the subset).", 100);
-    public readonly Option<double> WarmupEpochs = new("--warmup-epochs") { Description = "Linear lr warm-up epochs (paper: 40).", DefaultValueFactory = _ => 40 };
-    public readonly Option<int> BatchSize = Positive("--batch-size", "Images per process per micro-batch.", 64);
+    public readonly Option<int> Epochs;
+    public readonly Option<double> WarmupEpochs;
+    public readonly Option<int> BatchSize;
     public readonly Option<int> EffectiveBatch = new("--effective-batch") { Description = "Images per optimizer step over all processes, reached by gradient accumulation (paper: 4096). 0 = no accumulation.", DefaultValueFactory = _ => 0 };
-    public readonly Option<double> BaseLr = PositiveDouble("--blr", "Base learning rate: lr = blr x effective batch / 256 (paper: 1.5e-4).", 1.5e-4);
+    public readonly Option<double> BaseLr;
     public readonly Option<double?> Lr = new("--lr") { Description = "Absolute peak learning rate (overrides --blr)." };
     public readonly Option<double> MinLr = new("--min-lr") { Description = "Learning rate at the end of the cosine.", DefaultValueFactory = _ => 0 };
-    public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay on weights (not biases/norms) (paper: 0.05).", DefaultValueFactory = _ => 0.05 };
+    public readonly Option<double> WeightDecay;
     public readonly Option<double> ClipGrad = new("--clip-grad") { Description = "Max global gradient norm; 0 = off.", DefaultValueFactory = _ => 0 };
     public readonly Option<int> CheckpointEvery = Positive("--checkpoint-every", "Write checkpoint-*.ckpt every N epochs (and at the end).", 1);
     public readonly Option<int> LogEvery = Positive("--log-every", "Log a JSON line to log.txt every N batches.", 10);
@@ -24,20 +24,39 @@ public sealed class TrainerOptionSet
     public readonly Option<string> Out = new("--out") { Description = "Run folder: config.yaml, log.txt, tensorboard/, checkpoints, backbone.pth/.safetensors, metrics.json.", Required = true };
     public readonly Option<bool> Resume = new("--resume") { Description = "Continue from the newest readable checkpoint in --out." };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or cuda:N (this build is CPU-only unless built with -p:TorchBackend=cuda).", DefaultValueFactory = _ => "cpu" };
+    private readonly bool _lrOptions;
+    private readonly TrainerOptions _defaults;
+
+    /// <param name="defaults">The command's recipe defaults (epochs, warm-up, batch, base lr, weight decay, betas).</param>
+    /// <param name="lrOptions">False for linear probing, whose lrs come from its sweep and whose weight decay is 0.</param>
+    public TrainerOptionSet(TrainerOptions? defaults = null, bool lrOptions = true)
+    {
+        _defaults = defaults ?? new TrainerOptions();
+        _lrOptions = lrOptions;
+        var d = _defaults;
+        Epochs = Positive("--epochs", $"Training epochs (default {d.Epochs}).", d.Epochs);
+        WarmupEpochs = new("--warmup-epochs") { Description = "Linear lr warm-up epochs.", DefaultValueFactory = _ => d.WarmupEpochs };
+        BatchSize = Positive("--batch-size", "Images per process per micro-batch.", d.BatchSize);
+        BaseLr = PositiveDouble("--blr", $"Base learning rate: lr = blr x effective batch / 256 (default {d.BaseLr:G3}).", d.BaseLr);
+        WeightDecay = new("--weight-decay") { Description = $"AdamW weight decay on weights (not biases/norms) (default {d.WeightDecay}).", DefaultValueFactory = _ => d.WeightDecay };
+    }
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device })
-            c.Options.Add(o);
+        var all = _lrOptions
+            ? new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device }
+            : new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, MinLr, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device };
+        foreach (var o in all) c.Options.Add(o);
     }
 
-    public TrainerOptions Read(ParseResult r) => new TrainerOptions
+    public TrainerOptions Read(ParseResult r) => (_defaults with
     {
         Epochs = r.GetValue(Epochs), WarmupEpochs = r.GetValue(WarmupEpochs), BatchSize = r.GetValue(BatchSize),
-        EffectiveBatch = r.GetValue(EffectiveBatch), BaseLr = r.GetValue(BaseLr), Lr = r.GetValue(Lr), MinLr = r.GetValue(MinLr),
-        WeightDecay = r.GetValue(WeightDecay), ClipGrad = r.GetValue(ClipGrad), CheckpointEveryEpochs = r.GetValue(CheckpointEvery),
+        EffectiveBatch = r.GetValue(EffectiveBatch), MinLr = r.GetValue(MinLr),
+        BaseLr = _lrOptions ? r.GetValue(BaseLr) : _defaults.BaseLr, Lr = _lrOptions ? r.GetValue(Lr) : null,
+        WeightDecay = _lrOptions ? r.GetValue(WeightDecay) : 0, ClipGrad = _lrOptions ? r.GetValue(ClipGrad) : 0, CheckpointEveryEpochs = r.GetValue(CheckpointEvery),
         LogEverySteps = r.GetValue(LogEvery), Seed = r.GetValue(Seed),
-    }.Validate();
+    }).Validate();
 
     public static Option<int> Positive(string name, string description, int defaultValue)
     {

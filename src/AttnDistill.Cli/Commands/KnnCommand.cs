@@ -9,21 +9,29 @@ public static class KnnCommand
     public static Command Create()
     {
         var cmd = new Command("knn", "Weighted k-NN accuracy (DINO protocol, T 0.07, cosine) of a frozen backbone; writes metrics.json.");
-        var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names)." };
-        var data = new Option<string>("--data") { Description = "Data root with a train and a val/test split (ImageFolder, IDX, CIFAR binary).", Required = true };
-        var ckpt = new Option<string>("--checkpoint") { Description = "Backbone: ours (backbone.safetensors/.pth) or a DINO/MAE/timm checkpoint.", Required = true };
-        var size = TrainerOptionSet.Positive("--image-size", "Evaluation crop: resize the short side to S*256/224 (bicubic), center-crop S.", 224);
+        var eval = new EvaluationOptionSet(evalLayer: true);
+        eval.AddTo(cmd);
         var ks = new Option<int[]>("--k") { Description = "Neighbour counts.", DefaultValueFactory = _ => Knn.DefaultKs.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var temperature = TrainerOptionSet.PositiveDouble("--temperature", "T of the vote weights exp(cos / T) (DINO: 0.07).", Knn.DefaultTemperature);
         var batch = TrainerOptionSet.Positive("--batch-size", "Images per forward pass.", 256);
         var workers = new Option<int>("--workers") { Description = "Data loading threads.", DefaultValueFactory = _ => 2 };
+        var cache = EvaluationOptionSet.FeatureCacheOption();
+        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
         var outDir = new Option<string>("--out") { Description = "Folder for metrics.json and config.yaml.", Required = true };
-        foreach (var o in new Option[] { config, data, ckpt, size, ks, batch, workers, outDir }) cmd.Options.Add(o);
-        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, _ =>
+        foreach (var o in new Option[] { ks, temperature, batch, workers, cache, threads, outDir }) cmd.Options.Add(o);
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
-            Run.PrepareOutDir(parsed.GetValue(outDir)!, parsed, null, "cpu");
-            var results = KnnJob.Run(parsed.GetValue(ckpt)!, parsed.GetValue(data)!, parsed.GetValue(size), parsed.GetValue(outDir)!,
-                parsed.GetValue(ks), parsed.GetValue(batch), parsed.GetValue(workers), ConsoleReporting.Info);
-            ConsoleReporting.Summary("k-NN", results.Select(r => ($"k = {r.K}", $"top-1 {r.Top1:F2} %, top-5 {r.Top5:F2} %")));
+            string output = parsed.GetValue(outDir)!;
+            var job = new KnnJobConfig
+            {
+                Checkpoint = parsed.GetValue(eval.Checkpoint)!, DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                ImageSize = parsed.GetValue(eval.ImageSize), Ks = parsed.GetValue(ks)!, Temperature = parsed.GetValue(temperature),
+                BatchSize = parsed.GetValue(batch), Workers = parsed.GetValue(workers), Labels = eval.Labels(parsed),
+                EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
+            };
+            Run.PrepareOutDir(output, parsed, parsed.GetValue(threads), "cpu");
+            var results = ConsoleReporting.WithStageProgress("k-NN", p => KnnJob.Run(job, ConsoleReporting.Info, p, stop));
+            ConsoleReporting.Summary($"k-NN ({job.Labels.Describe()} labels)", results.Select(r => ($"k = {r.K}", $"top-1 {r.Top1:F2} %, top-5 {r.Top5:F2} %")));
             return 0;
         }));
         return cmd;

@@ -11,7 +11,7 @@ namespace AttnDistill.Cli.Commands;
 /// <summary>
 /// `attndistill quickstart`: the whole method, small, on a real data set: pre-train a tiny MAE
 /// teacher, distill a feature-only student (lambda 0) and an AttnDistill student (lambda 0.1),
-/// and compare all three by k-NN.
+/// and compare all three by k-NN and a linear probe on cached features.
 /// </summary>
 public static class QuickstartCommand
 {
@@ -19,7 +19,7 @@ public static class QuickstartCommand
 
     public static Command Create()
     {
-        var cmd = new Command("quickstart", "Pre-train a tiny MAE teacher, distill two students (lambda 0 and 0.1) and compare them by k-NN, on CIFAR-10 (--data) or Fashion-MNIST.");
+        var cmd = new Command("quickstart", "Pre-train a tiny MAE teacher, distill two students (lambda 0 and 0.1) and compare them by k-NN and linear probing, on CIFAR-10 (--data) or Fashion-MNIST.");
         var data = new Option<string?>("--data") { Description = "Data root (ImageFolder with train/ and test/, e.g. CIFAR-10 JPEGs); default $ATTNDISTILL_DATA, else Debian's Fashion-MNIST." };
         var outDir = new Option<string>("--out") { Description = "Run folder.", DefaultValueFactory = _ => "runs/quickstart" };
         var epochs = TrainerOptionSet.Positive("--epochs", "Epochs of the teacher and of each student.", 4);
@@ -63,11 +63,25 @@ public static class QuickstartCommand
 
             var table = new List<(string, string)>();
             var summary = new List<object>();
+            string cache = Path.Combine(outRoot, "feature-cache");      // k-NN and the probe share one feature pass
             foreach (var (name, ckpt) in rows)
             {
-                var knn = KnnJob.Run(ckpt, root, size, Path.GetDirectoryName(ckpt)!, new[] { 20 }, log: ConsoleReporting.Info);
-                table.Add((name, $"k-NN (k=20) top-1 {knn[0].Top1:F2} %"));
-                summary.Add(new { model = name, checkpoint = ckpt, knn_k20_top1 = knn[0].Top1, knn_k20_top5 = knn[0].Top5 });
+                string runDir = Path.GetDirectoryName(ckpt)!;
+                var knn = ConsoleReporting.WithStageProgress($"k-NN {name}", p => KnnJob.Run(new KnnJobConfig
+                {
+                    Checkpoint = ckpt, DataRoot = root, ImageSize = size, OutDir = runDir, Ks = new[] { 20 }, FeatureCacheDir = cache,
+                }, ConsoleReporting.Info, p, stop));
+                var linear = ConsoleReporting.WithStageProgress($"linear probe {name}", p => LinearJob.Run(new LinearJobConfig
+                {
+                    Checkpoint = ckpt, DataRoot = root, ImageSize = size, OutDir = runDir, Augment = false, FeatureCacheDir = cache,
+                    Trainer = new TrainerOptions { Epochs = 20, WarmupEpochs = 2, BatchSize = 256, Seed = s }, BaseLrs = new[] { 1.0, 10.0, 100.0 },
+                }, log: ConsoleReporting.Info, progress: p, stop: stop));
+                table.Add((name, $"k-NN (k=20) top-1 {knn[0].Top1:F2} %, linear top-1 {linear.Best.Top1:F2} %"));
+                summary.Add(new
+                {
+                    model = name, checkpoint = ckpt, knn_k20_top1 = knn[0].Top1, knn_k20_top5 = knn[0].Top5,
+                    linear_top1 = linear.Best.Top1, linear_top5 = linear.Best.Top5, linear_base_lr = linear.Best.BaseLr,
+                });
             }
             MetricsFile.Merge(Path.Combine(outRoot, "metrics.json"), "quickstart", summary);
             table.Add(("wall time", $"{watch.Elapsed.TotalMinutes:F1} min"));

@@ -31,6 +31,11 @@ public static class Run
         {
             return Task.FromResult(work(stop.Token));
         }
+        catch (OperationCanceledException ex)
+        {
+            ConsoleReporting.Info($"stopped: {ex.Message}");
+            return Task.FromResult(InterruptedExitCode);
+        }
         catch (Exception ex) when (ex is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
                                    or CheckpointFormatException or CheckpointMismatchException or TrainingDivergedException
                                    or RecipeException or UnauthorizedAccessException or IOException)

@@ -1,34 +1,58 @@
-using AttnDistill.Checkpoints;
-using AttnDistill.Data;
-using AttnDistill.Data.Transforms;
 using AttnDistill.Training;
 
 namespace AttnDistill.Evaluation;
 
+/// <summary>Settings of a k-NN evaluation.</summary>
+public sealed record KnnJobConfig
+{
+    public required string Checkpoint { get; init; }
+    public required string DataRoot { get; init; }
+    public required string OutDir { get; init; }
+    public int ImageSize { get; init; } = 224;
+    public IReadOnlyList<int> Ks { get; init; } = Knn.DefaultKs;
+    public double Temperature { get; init; } = Knn.DefaultTemperature;
+    public int BatchSize { get; init; } = 256;
+    public int Workers { get; init; } = 2;
+    public LabelSelection Labels { get; init; } = LabelSelection.All;
+    /// <summary>0: the backbone's output; k: projector layer k of a distill checkpoint.</summary>
+    public int EvalLayer { get; init; }
+    /// <summary>Where features are cached; null: not cached.</summary>
+    public string? FeatureCacheDir { get; init; }
+}
+
 /// <summary>
 /// DINO's k-NN protocol on a backbone checkpoint: frozen features of the train and test splits
 /// (evaluation transform: resize to S*256/224 then center-crop S), weighted vote, metrics.json.
+/// With a label selection only the labelled training images form the bank (semi-supervised k-NN).
 /// </summary>
 public static class KnnJob
 {
-    public static IReadOnlyList<KnnResult> Run(string checkpoint, string dataRoot, int imageSize, string outDir,
-        IReadOnlyList<int>? ks = null, int batchSize = 256, int workers = 2, Action<string>? log = null)
+    public static IReadOnlyList<KnnResult> Run(KnnJobConfig cfg, Action<string>? log = null, StageProgress? progress = null, CancellationToken cancel = default)
     {
-        var (model, _) = VitCheckpointLoader.Load(checkpoint, imageSize: imageSize, info: log);
-        using var _m = model;
-        using var train = Features(model, dataRoot, DataSplit.Train, imageSize, batchSize, workers, log);
-        using var test = Features(model, dataRoot, DataSplit.Val, imageSize, batchSize, workers, log);
+        cfg.Labels.Validate();
+        if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
+        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log);
+        var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log, progress, cancel);
+        using var _t = test;
+        var labelled = cfg.Labels.Indices(Data.DatasetFactory.Open(cfg.DataRoot, Data.DataSplit.Train));
+        using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);
+        if (labelled is not null) fullTrain.Dispose();
         int classes = (int)Math.Max(train.Labels.max().item<long>(), test.Labels.max().item<long>()) + 1;
-        var results = Knn.Classify(train.Features, train.Labels, test.Features, test.Labels, classes, ks ?? Knn.DefaultKs);
-        Directory.CreateDirectory(outDir);
-        MetricsFile.Merge(Path.Combine(outDir, "metrics.json"), "knn", results.Select(r => new { k = r.K, top1 = r.Top1, top5 = r.Top5 }).ToArray());
+        if (cfg.Ks.Max() > train.Count) throw new ArgumentException($"k = {cfg.Ks.Max()} exceeds the {train.Count} labelled training images: lower --k.");
+        var results = Knn.Classify(train.Features, train.Labels, test.Features, test.Labels, classes, cfg.Ks, cfg.Temperature);
+        Directory.CreateDirectory(cfg.OutDir);
+        string metrics = Path.Combine(cfg.OutDir, "metrics.json");
+        MetricsFile.Merge(metrics, "knn", results.Select(r => new { k = r.K, top1 = r.Top1, top5 = r.Top5 }).ToArray());
+        MetricsFile.Merge(metrics, "knn_setup", new Dictionary<string, object>
+        {
+            ["checkpoint"] = cfg.Checkpoint, ["eval_layer"] = cfg.EvalLayer, ["labels"] = cfg.Labels.Describe(),
+            ["train_images"] = train.Count, ["test_images"] = test.Count, ["image_size"] = cfg.ImageSize, ["temperature"] = cfg.Temperature,
+        });
         return results;
     }
 
-    static FeatureSet Features(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> model, string root, DataSplit split, int size, int batch, int workers, Action<string>? log)
-    {
-        var dataset = DatasetFactory.Open(root, split);
-        var loader = new DataLoader(dataset, TransformPresets.Eval(size), new DataLoaderOptions { BatchSize = batch, Shuffle = false, Workers = workers, Log = log });
-        return FeatureExtractor.Extract(model, loader);
-    }
+    /// <summary>The short form the quickstart uses: all labels, backbone output, no cache.</summary>
+    public static IReadOnlyList<KnnResult> Run(string checkpoint, string dataRoot, int imageSize, string outDir,
+        IReadOnlyList<int>? ks = null, int batchSize = 256, int workers = 2, Action<string>? log = null) =>
+        Run(new KnnJobConfig { Checkpoint = checkpoint, DataRoot = dataRoot, ImageSize = imageSize, OutDir = outDir, Ks = ks ?? Knn.DefaultKs, BatchSize = batchSize, Workers = workers }, log);
 }

@@ -15,14 +15,19 @@ namespace AttnDistill.Evaluation;
 public static class LinearProbe
 {
     /// <param name="progress">Receives (epoch done, epochs).</param>
+    /// <param name="sweepOut">Receives the trained sweep and takes ownership of it (null: disposed here).</param>
     public static LinearProbeResult TrainOnFeatures(FeatureSet train, FeatureSet test, int numClasses, LinearProbeOptions options,
-        Device? device = null, IProgress<(int Epoch, int Epochs)>? progress = null, CancellationToken cancellation = default)
+        Device? device = null, IProgress<(int Epoch, int Epochs)>? progress = null, CancellationToken cancellation = default,
+        Action<LinearProbeSweep>? sweepOut = null)
     {
         options.Validate();
         if (train.Dim != test.Dim) throw new ArgumentException($"train and test feature widths differ: {train.Dim} vs {test.Dim}.");
         device ??= CPU;
         torch.manual_seed(options.Seed);
-        using var sweep = new LinearProbeSweep(train.Dim, numClasses, options.BaseLrs);
+        // Handed to sweepOut (which then owns it) to save the best head; disposed here otherwise.
+        var sweep = new LinearProbeSweep(train.Dim, numClasses, options.BaseLrs);
+        using var owned = sweepOut is null ? sweep : null;
+        sweepOut?.Invoke(sweep);
         sweep.to(device);
         var groups = options.BaseLrs.Select((b, i) => new Lars.ParamGroup(
             sweep.Heads[i].parameters(), lr: options.PeakLr(b), weightDecay: options.WeightDecay)).ToArray();

@@ -7,8 +7,12 @@ namespace AttnDistill.Evaluation;
 /// </summary>
 public sealed record LinearProbeOptions
 {
-    /// <summary>Base lrs of the sweep, a log grid around MAE's 0.1.</summary>
-    public IReadOnlyList<double> BaseLrs { get; init; } = new[] { 0.01, 0.03, 0.1, 0.3, 1.0 };
+    /// <summary>
+    /// Base lrs of the sweep: a half-decade grid from MAE's 0.1 up. MAE's 0.1 is tuned for batch
+    /// 16384 (peak lr 6.4); LARS moves each weight matrix by about lr x 0.001 x its norm per step,
+    /// so the small batches of CPU runs (peak lr = base x batch / 256) need larger base lrs.
+    /// </summary>
+    public IReadOnlyList<double> BaseLrs { get; init; } = new[] { 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0 };
     public int Epochs { get; init; } = 90;
     public double WarmupEpochs { get; init; } = 10;
     public int BatchSize { get; init; } = 256;

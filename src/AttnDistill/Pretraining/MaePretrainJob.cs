@@ -15,6 +15,10 @@ public sealed record MaePretrainJobConfig
     public int Workers { get; init; } = 2;
     public required string OutDir { get; init; }
     public bool Resume { get; init; }
+    /// <summary>Write reconstruction-EEEE.png every this many epochs (and after the last); 0: never.</summary>
+    public int PictureEvery { get; init; } = 10;
+    /// <summary>Images in the reconstruction picture (one row each).</summary>
+    public int PictureImages { get; init; } = 6;
 }
 
 /// <summary>What a MAE run reports; <see cref="TeacherPath"/> is what <c>distill --teacher</c> takes.</summary>
@@ -32,12 +36,24 @@ public static class MaePretrainJob
         manual_seed(cfg.Trainer.Seed);
         using var mae = new MaskedAutoencoder(maeConfig);
         var task = new MaeTrainingTask(mae);
+        if (cfg.PictureEvery < 0) throw new ArgumentException($"--picture-every must be >= 0 (0 = no pictures), got {cfg.PictureEvery}.");
         var loader = TrainingData.Loader(cfg.DataRoot, maeConfig.Encoder.ImageSize, cfg.Trainer, cfg.Workers, dist, log);
+        using var pictures = cfg.PictureEvery > 0 && dist.IsMain ? ReconstructionSamples.Take(cfg.DataRoot, maeConfig, cfg.PictureImages, cfg.Trainer.Seed) : null;
         var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
         {
             OutDir = cfg.OutDir, Resume = cfg.Resume, ConfigText = configText, ModelConfig = maeConfig.Encoder,
             Distributed = dist, Progress = progress, Log = log, Stop = stop,
+            EpochEnd = pictures is null ? null : e =>
+            {
+                if (!e.Last && (e.Epoch + 1) % cfg.PictureEvery != 0) return;
+                string path = pictures.Write(mae, Path.Combine(cfg.OutDir, $"reconstruction-{e.Epoch + 1:D4}.png"));
+                log?.Invoke($"reconstruction picture: {path}");
+            },
         });
+        // The untrained encoder, saved once: the "random encoder" baseline every SSL evaluation compares against.
+        string initial = Path.Combine(cfg.OutDir, "teacher-init.safetensors");
+        if (dist.IsMain && !File.Exists(initial) && CheckpointFiles.List(cfg.OutDir).Count == 0)
+            MaeEncoderExport.SaveTeacher(mae, initial);
         var result = trainer.Run();
         string teacher = Path.Combine(cfg.OutDir, "teacher.safetensors");
         if (dist.IsMain)

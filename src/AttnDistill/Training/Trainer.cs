@@ -31,7 +31,19 @@ public sealed record TrainerRun
     public bool TensorBoard { get; init; } = true;
     /// <summary>Checkpoints kept on disk (oldest removed first).</summary>
     public int KeepCheckpoints { get; init; } = 2;
+    /// <summary>
+    /// Called on every rank after each completed epoch (after its checkpoint), with the epoch
+    /// number (0-based) and the run log (null off the main rank): pictures, validation, extra log
+    /// lines. Not called for an epoch cut short by a stop.
+    /// </summary>
+    public Action<EpochEnd>? EpochEnd { get; init; }
 }
+
+/// <summary>What an end-of-epoch hook receives.</summary>
+/// <param name="Epoch">The epoch just completed, 0-based.</param>
+/// <param name="Last">True for the run's final epoch.</param>
+/// <param name="Log">The run's log (log.txt + TensorBoard) on the main rank; null elsewhere.</param>
+public sealed record EpochEnd(int Epoch, bool Last, RunLog? Log);
 
 /// <summary>
 /// The one training loop behind distillation, MAE pre-training, linear probing and fine-tuning:
@@ -193,6 +205,7 @@ public sealed class Trainer
             bool stopNow = _run.Stop.IsCancellationRequested || (_run.StopAfterEpochs is { } n && epochsThisRun >= n);
             if (last || stopNow || (epoch + 1) % _opt.CheckpointEveryEpochs == 0)
                 lastCheckpoint = SaveCheckpoint(epoch + 1, 0, optimizerSteps) ?? lastCheckpoint;
+            _run.EpochEnd?.Invoke(new EpochEnd(epoch, last, log));
             if (stopNow && !last) { interrupted = true; epoch++; break; }
         }
 

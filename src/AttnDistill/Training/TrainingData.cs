@@ -4,7 +4,7 @@ using AttnDistill.Distributed;
 
 namespace AttnDistill.Training;
 
-/// <summary>The training split as every self-supervised loop reads it (METHOD.md section 4).</summary>
+/// <summary>The training split as every training loop reads it (METHOD.md section 4).</summary>
 public static class TrainingData
 {
     /// <summary>
@@ -12,13 +12,15 @@ public static class TrainingData
     /// shuffled with the run's seed, this process's shard, drop_last.
     /// </summary>
     public static DataLoader Loader(string root, int imageSize, TrainerOptions options, int workers,
-        IDistributedContext dist, Action<string>? log, double scaleMin = 0.2)
-    {
-        var dataset = DatasetFactory.Open(root, DataSplit.Train);
-        return new DataLoader(dataset, TransformPresets.Train(imageSize, scaleMin), new DataLoaderOptions
+        IDistributedContext dist, Action<string>? log, double scaleMin = 0.2) =>
+        Loader(DatasetFactory.Open(root, DataSplit.Train), imageSize, options, workers, dist, log, scaleMin);
+
+    /// <summary>As above over a given data set (e.g. the labelled subset of a semi-supervised run).</summary>
+    public static DataLoader Loader(IImageDataset dataset, int imageSize, TrainerOptions options, int workers,
+        IDistributedContext dist, Action<string>? log, double scaleMin = 0.2) =>
+        new(dataset, TransformPresets.Train(imageSize, scaleMin), new DataLoaderOptions
         {
             BatchSize = options.BatchSize, Seed = options.Seed, DropLast = true, Workers = workers,
             Rank = dist.Rank, WorldSize = dist.WorldSize, Log = log,
         });
-    }
 }

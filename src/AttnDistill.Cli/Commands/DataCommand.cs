@@ -1,0 +1,100 @@
+using System.CommandLine;
+using AttnDistill.Data;
+using AttnDistill.Evaluation;
+using Spectre.Console;
+
+namespace AttnDistill.Cli.Commands;
+
+/// <summary>`attndistill data inspect|subset`: look at a data set before training on it; write label subsets.</summary>
+public static class DataCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("data", "Inspect a data set (format, classes, counts, image sizes, unreadable files) or write a semi-supervised label subset.");
+        cmd.Subcommands.Add(Inspect());
+        cmd.Subcommands.Add(Subset());
+        return cmd;
+    }
+
+    static Command Inspect()
+    {
+        var cmd = new Command("inspect", "Print the format found, the classes, image counts per split and class, image size statistics and the unreadable files.");
+        var data = new Option<string>("--data") { Description = "Data root (ImageFolder with train/ and val/ or test/, IDX, CIFAR binary).", Required = true };
+        var classes = new Option<string?>("--class-list") { Description = "ImageFolder: a file of class folder names (one a line) selecting classes (ImageNet-Subset)." };
+        var full = new Option<bool>("--full-decode") { Description = "Decode every image (finds truncated files; slower) instead of reading headers." };
+        var perClass = new Option<bool>("--per-class") { Description = "Print the image count of every class (default: the first and last few)." };
+        var threads = TrainerOptionSet.Positive("--threads", "Threads reading images.", Environment.ProcessorCount);
+        foreach (var o in new Option[] { data, classes, full, perClass, threads }) cmd.Options.Add(o);
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, _ =>
+        {
+            var report = DatasetInspector.Inspect(parsed.GetValue(data)!, new InspectOptions
+            {
+                FullDecode = parsed.GetValue(full), ClassListPath = parsed.GetValue(classes), Threads = parsed.GetValue(threads),
+            });
+            Print(report, parsed.GetValue(perClass));
+            return report.Splits.Any(s => s.Count > s.UnreadableCount) ? 0 : 2;
+        }));
+        return cmd;
+    }
+
+    static void Print(DatasetReport report, bool allClasses)
+    {
+        AnsiConsole.MarkupLineInterpolated($"[bold]{report.Root}[/]: {report.Format}");
+        var table = new Table().AddColumn("split").AddColumn("source").AddColumn("images").AddColumn("classes")
+            .AddColumn("width (min/mean/max)").AddColumn("height (min/mean/max)").AddColumn("unreadable");
+        foreach (var s in report.Splits)
+        {
+            string w = s.Sizes is { } z ? $"{z.MinWidth} / {z.MeanWidth:F0} / {z.MaxWidth}" : "-";
+            string h = s.Sizes is { } y ? $"{y.MinHeight} / {y.MeanHeight:F0} / {y.MaxHeight}" : "-";
+            table.AddRow(s.Split.ToString(), Markup.Escape(s.Source), s.Count.ToString(), s.ClassNames.Count.ToString(), w, h, s.UnreadableCount.ToString());
+        }
+        AnsiConsole.Write(table);
+        foreach (var s in report.Splits)
+        {
+            var counts = new Table().Title($"{s.Split}: images per class").AddColumn("class").AddColumn("images");
+            var rows = Enumerable.Range(0, s.ClassNames.Count).ToList();
+            if (!allClasses && rows.Count > 12) rows = rows.Take(6).Concat(rows.TakeLast(6)).ToList();
+            int previous = -1;
+            foreach (int c in rows)
+            {
+                if (previous >= 0 && c != previous + 1) counts.AddRow("...", $"({s.ClassNames.Count - 12} more; --per-class shows all)");
+                counts.AddRow(Markup.Escape(s.ClassNames[c]), s.CountsPerClass[c].ToString());
+                previous = c;
+            }
+            if (s.ClassNames.Count > 0)
+                counts.AddRow("[grey]min / max[/]", $"{s.CountsPerClass.Min()} / {s.CountsPerClass.Max()}");
+            AnsiConsole.Write(counts);
+            foreach (var name in s.FirstUnreadable)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]unreadable[/] ({s.Split}): {name}");
+            if (s.UnreadableCount > s.FirstUnreadable.Count)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]... and {s.UnreadableCount - s.FirstUnreadable.Count} more unreadable in {s.Split}[/]");
+        }
+    }
+
+    static Command Subset()
+    {
+        var cmd = new Command("subset", "Write a class-balanced, seeded label subset of the training split (1 % / 10 %) as a file list that --label-file reads (SimCLR's format: one image name per line).");
+        var data = new Option<string>("--data") { Description = "Data root.", Required = true };
+        var fraction = new Option<double>("--fraction") { Description = "Fraction of every class to keep, in (0, 1] (0.01 or 0.1 in the paper).", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the draw.", DefaultValueFactory = _ => 0 };
+        var outFile = new Option<string>("--out") { Description = "The list file to write.", Required = true };
+        foreach (var o in new Option[] { data, fraction, seed, outFile }) cmd.Options.Add(o);
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, _ =>
+        {
+            var selection = new LabelSelection { Fraction = parsed.GetValue(fraction), Seed = parsed.GetValue(seed) }.Validate();
+            var train = DatasetFactory.Open(parsed.GetValue(data)!, DataSplit.Train);
+            var indices = selection.Indices(train)!;
+            string path = parsed.GetValue(outFile)!;
+            if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
+            LabelSubsets.WriteFileList(train, indices, path);
+            ConsoleReporting.Summary("label subset", new[]
+            {
+                ("images", $"{indices.Length} of {train.Count} ({selection.Describe()})"),
+                ("classes", $"{indices.Select(train.Label).Distinct().Count()} of {train.ClassNames.Count}"),
+                ("file", path),
+            });
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,42 @@
+using AttnDistill.Data;
+
+namespace AttnDistill.Evaluation;
+
+/// <summary>
+/// Frozen features of both splits of a data root for one backbone, through the feature cache
+/// (keyed by the checkpoint's bytes, the split, the image size, the data root and the evaluated
+/// layer): k-NN and the cached linear probe compute them once.
+/// </summary>
+public static class EvaluationFeatures
+{
+    public static (FeatureSet Train, FeatureSet Val) Get(EvaluatedBackbone model, string checkpoint, string dataRoot, int imageSize,
+        string? cacheDir, int batchSize, int workers, Action<string>? log, StageProgress? progress, CancellationToken cancel = default)
+    {
+        var train = Split(model, checkpoint, dataRoot, DataSplit.Train, imageSize, cacheDir, batchSize, workers, log, progress, cancel);
+        try
+        {
+            return (train, Split(model, checkpoint, dataRoot, DataSplit.Val, imageSize, cacheDir, batchSize, workers, log, progress, cancel));
+        }
+        catch
+        {
+            train.Dispose();
+            throw;
+        }
+    }
+
+    static FeatureSet Split(EvaluatedBackbone model, string checkpoint, string root, DataSplit split, int size, string? cacheDir,
+        int batch, int workers, Action<string>? log, StageProgress? progress, CancellationToken cancel)
+    {
+        string stage = $"features {split.ToString().ToLowerInvariant()}";
+        FeatureSet Compute()
+        {
+            var loader = EvaluationData.EvalLoader(DatasetFactory.Open(root, split), size, batch, workers, log);
+            return FeatureExtractor.Extract(model, loader, progress: new StageReporter(progress, stage), cancellation: cancel);
+        }
+        if (cacheDir is null) return Compute();
+        var cache = new FeatureCache(cacheDir);
+        string key = FeatureCache.Key(checkpoint, split.ToString(), size, $"{Path.GetFullPath(root)}|layer {model.Layer}");
+        if (cache.Contains(key)) log?.Invoke($"{stage}: from cache {cache.PathFor(key)}");
+        return cache.GetOrCompute(key, Compute);
+    }
+}

@@ -1,0 +1,48 @@
+using AttnDistill.Tests.TestSupport;
+using Xunit;
+
+namespace AttnDistill.Tests;
+
+/// <summary>Every verb documents itself, and a bad value is a one-line error with exit code 2.</summary>
+public class CliHelpTests
+{
+    [Theory]
+    [InlineData("pretrain-mae", "--picture-every")]
+    [InlineData("distill", "--weight-attn")]
+    [InlineData("knn", "--label-fraction")]
+    [InlineData("linear", "--sweep")]
+    [InlineData("finetune", "--layer-decay")]
+    [InlineData("quickstart", "--data")]
+    [InlineData("data", "inspect")]
+    public void VerbHelpListsItsOptions(string verb, string option)
+    {
+        var (code, output) = CliProcess.Attndistill(verb, "--help");
+        Assert.True(code == 0, output);
+        Assert.Contains(option, output);
+    }
+
+    [Fact]
+    public void DataInspectAndSubsetReadAFolder()
+    {
+        string root = SyntheticImageFolder.Write(10, 2);
+        var (code, output) = CliProcess.Attndistill("data", "inspect", "--data", root);
+        Assert.True(code == 0, output);
+        Assert.Contains("ImageFolder", output);
+        Assert.Contains("class3", output);
+        string list = Path.Combine(Directory.CreateTempSubdirectory("subset").FullName, "10percent.txt");
+        (code, output) = CliProcess.Attndistill("data", "subset", "--data", root, "--fraction", "0.1", "--out", list);
+        Assert.True(code == 0, output);
+        Assert.Equal(4, File.ReadAllLines(list).Length);                                  // one of each class's 10
+    }
+
+    [Fact]
+    public void ALabelFractionOutOfRangeIsNamed()
+    {
+        string root = SyntheticImageFolder.Write(2, 1);
+        var (code, output) = CliProcess.Attndistill("knn", "--data", root, "--checkpoint", "/nonexistent.pth", "--label-fraction", "1.5",
+            "--out", Directory.CreateTempSubdirectory("cli").FullName);
+        Assert.Equal(2, code);
+        Assert.Contains("--label-fraction", output);
+        Assert.DoesNotContain("   at ", output);
+    }
+}

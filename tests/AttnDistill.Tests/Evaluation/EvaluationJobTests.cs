@@ -1,0 +1,124 @@
+using System.Text.Json.Nodes;
+using AttnDistill.Checkpoints;
+using AttnDistill.Distillation;
+using AttnDistill.Evaluation;
+using AttnDistill.Models;
+using AttnDistill.Tests.TestSupport;
+using AttnDistill.Training;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Tests.Evaluation;
+
+/// <summary>The evaluation commands end to end on a small ImageFolder written by the test.</summary>
+public class EvaluationJobTests
+{
+    static readonly VitConfig Vit = new() { ImageSize = 16, PatchSize = 4, EmbedDim = 32, Depth = 2, NumHeads = 2 };
+    static readonly Lazy<string> Folder = new(() => SyntheticImageFolder.Write(trainPerClass: 24, testPerClass: 8));
+
+    static string Backbone(int seed = 3)
+    {
+        torch.manual_seed(seed);
+        using var vit = new VisionTransformer(Vit);
+        string path = Path.Combine(Directory.CreateTempSubdirectory("eval-backbone").FullName, "backbone.safetensors");
+        BackboneExport.SaveSafetensors(vit, path, Vit);
+        return path;
+    }
+
+    static string OutDir() => Directory.CreateTempSubdirectory("eval-out").FullName;
+
+    [Fact]
+    public void KnnWritesMetricsCachesFeaturesAndHonoursTheLabelFraction()
+    {
+        string ckpt = Backbone(), outDir = OutDir(), cache = Path.Combine(outDir, "cache");
+        var cfg = new KnnJobConfig { Checkpoint = ckpt, DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, Ks = new[] { 5, 10 }, BatchSize = 32, FeatureCacheDir = cache };
+        var first = KnnJob.Run(cfg);
+        Assert.Equal(2, Directory.GetFiles(cache, "features-*.pt").Length);          // train and test
+        var again = KnnJob.Run(cfg);                                                 // from the cache
+        Assert.Equal(first.Select(r => r.Top1), again.Select(r => r.Top1));
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!;
+        Assert.Equal(2, metrics["knn"]!.AsArray().Count);
+        Assert.Equal(96, metrics["knn_setup"]!["train_images"]!.GetValue<int>());
+
+        KnnJob.Run(cfg with { Labels = new LabelSelection { Fraction = 0.25, Seed = 1 } });
+        metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!;
+        Assert.Equal(24, metrics["knn_setup"]!["train_images"]!.GetValue<int>());     // 6 of each class's 24
+        Assert.Contains("fraction 0.25", metrics["knn_setup"]!["labels"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void CachedLinearProbeBeatsChanceAndSavesTheBestHead()
+    {
+        string outDir = OutDir();
+        var result = LinearJob.Run(new LinearJobConfig
+        {
+            Checkpoint = Backbone(), DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, Augment = false,
+            Trainer = new TrainerOptions { Epochs = 30, WarmupEpochs = 2, BatchSize = 32 }, BaseLrs = new[] { 1.0, 10.0, 100.0 },
+        });
+        Assert.Equal(3, result.Sweep.Count);
+        Assert.True(result.Best.Top1 > 60, $"best head top-1 {result.Best.Top1} % on a 4-class set (chance 25 %)");
+        var head = SafetensorsFile.Read(Path.Combine(outDir, "linear_head.safetensors"));
+        Assert.Contains("1.weight", head.Tensors.Keys);
+        Assert.Equal(new long[] { 4, 32 }, head.Tensors["1.weight"].shape);
+        Assert.NotNull(JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!["linear"]!["best"]);
+    }
+
+    [Fact]
+    public void AugmentedLinearProbeRunsOnTheTrainerAndResumes()
+    {
+        string outDir = OutDir();
+        var cfg = new LinearJobConfig
+        {
+            Checkpoint = Backbone(), DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, Augment = true,
+            Trainer = new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 32 }, BaseLrs = new[] { 0.1, 1.0 },
+        };
+        var result = LinearJob.Run(cfg);
+        Assert.NotEmpty(CheckpointFiles.List(outDir));
+        // Resuming a finished run trains nothing more and evaluates the same heads.
+        var again = LinearJob.Run(cfg with { Resume = true });
+        Assert.Equal(result.Sweep.Select(h => h.Top1), again.Sweep.Select(h => h.Top1));
+    }
+
+    [Fact]
+    public void FinetuningLearnsTheSyntheticClassesAndExportsTimmNames()
+    {
+        string outDir = OutDir();
+        var result = FinetuneJob.Run(new FinetuneJobConfig
+        {
+            Checkpoint = Backbone(), DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, DropPath = 0.1, LayerDecay = 0.75,
+            Trainer = new TrainerOptions { Epochs = 6, WarmupEpochs = 1, BatchSize = 16, Lr = 2e-3, Beta2 = 0.999 },
+        });
+        Assert.True(result.Best.Top1 > 50, $"fine-tuned top-1 {result.Best.Top1} % (chance 25 %)");
+        var log = File.ReadAllLines(Path.Combine(outDir, "log.txt")).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(6, log.Count(l => l["top1"] is not null));                      // validated every epoch
+        var keys = CheckpointReader.ReadPickle(Path.Combine(outDir, "finetuned.pth")).Keys.Cast<string>().ToList();
+        Assert.Contains("head.weight", keys);
+        Assert.Contains("blocks.1.attn.qkv.weight", keys);
+    }
+
+    [Fact]
+    public void ProjectorLayersAreEvaluatedFromADistillCheckpoint()
+    {
+        torch.manual_seed(5);
+        using var student = new DistillStudent(Vit, teacherDim: 48, projectorLayers: 2);
+        string dir = OutDir(), path = Path.Combine(dir, "checkpoint-0001.ckpt");
+        using (var ckpt = new TrainingCheckpoint { Model = student.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value), ModelConfig = Vit, Epoch = 1 })
+        {
+            ckpt.Save(path);
+            ckpt.Model.Clear();
+        }
+        using var x = randn(3, 3, 16, 16);
+        student.eval();
+        foreach (var (layer, width) in new[] { (0, 32L), (1, 64L), (2, 48L), (3, 48L) })
+        {
+            using var model = EvaluatedBackbone.Load(path, 16, layer);
+            using var expected = student.EvaluationFeature(x, layer);
+            using var got = model.forward(x);
+            Assert.Equal(width, got.shape[1]);
+            TensorAssert.Close(expected, got, $"layer {layer}", 1e-5, 1e-6);
+        }
+        Assert.Contains("--eval-layer", Assert.Throws<ArgumentException>(() => EvaluatedBackbone.Load(path, 16, 4)).Message);
+        Assert.Contains("--eval-layer", Assert.ThrowsAny<Exception>(() => EvaluatedBackbone.Load(Backbone(), 16, 1)).Message);
+    }
+}
