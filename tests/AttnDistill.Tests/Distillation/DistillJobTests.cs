@@ -43,7 +43,7 @@ public class DistillJobTests
         string teacher = Teacher(TeacherCfg);
         DistillJobConfig Cfg(DistillLossOptions loss, int proj = 2, VitConfig? student = null) => new()
         {
-            DataRoot = "/nonexistent", TeacherPath = teacher, Student = student ?? StudentCfg, ProjectorLayers = proj, Loss = loss,
+            DataRoot = Path.GetTempPath(), TeacherPath = teacher, Student = student ?? StudentCfg, ProjectorLayers = proj, Loss = loss,
             Trainer = new TrainerOptions(), OutDir = Path.GetTempPath(),
         };
         Assert.Contains("--aggregation", Assert.ThrowsAny<ArgumentException>(() => DistillJob.Prepare(Cfg(new() { Aggregation = AttentionAggregation.None }), null)).Message);
