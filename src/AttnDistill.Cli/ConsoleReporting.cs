@@ -8,7 +8,16 @@ public static class ConsoleReporting
 {
     public static void Info(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
 
-    public static void Error(string message) => AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    /// <summary>
+    /// One line on stderr, never wrapped (Spectre wraps at 80 columns when output is redirected,
+    /// which would split an error in a log file); red only on a terminal.
+    /// </summary>
+    public static void Error(string message)
+    {
+        string line = string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        bool color = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+        Console.Error.WriteLine(color ? $"\u001b[31merror:\u001b[0m {line}" : $"error: {line}");
+    }
 
     /// <summary>Runs <paramref name="work"/> with a progress bar fed by its <see cref="TrainProgress"/> reports.</summary>
     public static T WithTrainingProgress<T>(string title, Func<IProgress<TrainProgress>, T> work)

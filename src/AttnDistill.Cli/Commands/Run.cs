@@ -50,9 +50,10 @@ public static class Run
     {
         if (device != "cpu" && !TorchSharp.torch.cuda.is_available())
             throw new ArgumentException($"--device {device}: CUDA is not available in this build or on this machine; use --device cpu, or build with -p:TorchBackend=cuda on a CUDA machine.");
-        Directory.CreateDirectory(outDir);
+        // libtorch aborts the process on a non-positive thread count: refuse it here.
+        if (threads is <= 0) throw new ArgumentException($"--threads must be positive, got {threads}.");
         string probe = Path.Combine(outDir, ".write-test");
-        try { File.WriteAllText(probe, ""); File.Delete(probe); }
+        try { Directory.CreateDirectory(outDir); File.WriteAllText(probe, ""); File.Delete(probe); }
         catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
         {
             throw new ArgumentException($"--out {outDir} is not writable ({ex.Message}): choose another folder.");

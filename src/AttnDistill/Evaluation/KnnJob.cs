@@ -31,6 +31,8 @@ public static class KnnJob
     {
         cfg.Labels.Validate();
         if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
+        if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
+        if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot)) throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");
         using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log);
         var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log, progress, cancel);
         using var _t = test;
