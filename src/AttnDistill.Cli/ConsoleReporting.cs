@@ -1,18 +1,32 @@
+using AttnDistill.Distributed;
 using AttnDistill.Training;
 using Spectre.Console;
 
 namespace AttnDistill.Cli;
 
-/// <summary>Progress bars (rate, ETA) and summary tables on the terminal; plain lines when redirected.</summary>
+/// <summary>
+/// Progress bars (rate, ETA) and summary tables on the terminal; plain lines when redirected.
+/// Under mpirun only rank 0 reports (every rank prints its errors, prefixed with its rank).
+/// </summary>
 public static class ConsoleReporting
 {
-    public static void Info(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+    private static bool Quiet => DistributedContext.LaunchRank > 0;
 
-    public static void Error(string message) => AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    public static void Info(string message)
+    {
+        if (!Quiet) AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+    }
+
+    public static void Error(string message)
+    {
+        if (DistributedContext.LaunchWorldSize > 1) message = $"rank {DistributedContext.LaunchRank}: {message}";
+        AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    }
 
     /// <summary>Runs <paramref name="work"/> with a progress bar fed by its <see cref="TrainProgress"/> reports.</summary>
     public static T WithTrainingProgress<T>(string title, Func<IProgress<TrainProgress>, T> work)
     {
+        if (Quiet) return work(new Reporter(_ => { }));
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -42,6 +56,7 @@ public static class ConsoleReporting
 
     public static void Summary(string title, IEnumerable<(string Key, string Value)> rows)
     {
+        if (Quiet) return;
         var table = new Table().Title(title).AddColumn("what").AddColumn("value");
         foreach (var (k, v) in rows) table.AddRow(Markup.Escape(k), Markup.Escape(v));
         AnsiConsole.Write(table);

@@ -69,7 +69,7 @@ public static class QuickstartCommand
                 table.Add((name, $"k-NN (k=20) top-1 {knn[0].Top1:F2} %"));
                 summary.Add(new { model = name, checkpoint = ckpt, knn_k20_top1 = knn[0].Top1, knn_k20_top5 = knn[0].Top5 });
             }
-            MetricsFile.Merge(Path.Combine(outRoot, "metrics.json"), "quickstart", summary);
+            if (Distributed.DistributedContext.LaunchRank == 0) MetricsFile.Merge(Path.Combine(outRoot, "metrics.json"), "quickstart", summary);
             table.Add(("wall time", $"{watch.Elapsed.TotalMinutes:F1} min"));
             ConsoleReporting.Summary("quickstart", table);
             return 0;
