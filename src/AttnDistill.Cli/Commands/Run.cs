@@ -40,6 +40,8 @@ public static class Run
         try
         {
             dist = DistributedContext.FromEnvironment();
+            if (dist.WorldSize > 1)
+                ConsoleReporting.Info($"data-parallel: {dist.WorldSize} processes ({dist.GetType().Name}), {TorchSharp.torch.get_num_threads()} libtorch thread(s) each; batch sizes are per process");
         }
         catch (Exception ex) when (ex is DllNotFoundException or MpiException or ArgumentException)
         {
