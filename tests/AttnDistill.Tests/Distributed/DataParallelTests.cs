@@ -98,6 +98,34 @@ public class DataParallelTests(TwoRankWorkerRun run, ITestOutputHelper output) :
     }
 
     [SkippableFact]
+    public void OneProcessResumesATwoRankCheckpointAtTheSameImage()
+    {
+        // The 2-rank run stopped after 4 batches of 8 per rank: 64 images of epoch 0.
+        run.Result(0, "resumed");
+        string mid = Path.Combine(run.Dir, "runs", "stopped", "checkpoint-0000-000004.ckpt");
+        Assert.True(File.Exists(mid));
+        foreach (var (batch, expectedBatch) in new[] { (2 * B, 4), (B, 8) })
+        {
+            string dir = TempDir();
+            File.Copy(mid, Path.Combine(dir, Path.GetFileName(mid)));
+            var logs = new List<string>();
+            var task = new TinyVitClassifierTask(Seed, 0.1);
+            var result = new AttnDistill.Training.Trainer(task, Loader(20 * B, batch, SingleProcess.Instance), Options(2, batch),
+                new AttnDistill.Training.TrainerRun { OutDir = dir, TensorBoard = false, Resume = true, Log = logs.Add, Distributed = SingleProcess.Instance }).Run();
+            Assert.Contains(logs, l => l.Contains($"epoch 0, batch {expectedBatch}"));
+            // 4 optimizer steps done by the two ranks, then the rest of the 2 epochs at this batch size.
+            Assert.Equal(4 + (2 * 20 * B / batch - expectedBatch), result.OptimizerSteps);
+        }
+        // 64 images are not a whole number of batches of 24: refused with the reason.
+        string odd = TempDir();
+        File.Copy(mid, Path.Combine(odd, Path.GetFileName(mid)));
+        var ex = Assert.Throws<AttnDistill.Checkpoints.CheckpointFormatException>(() =>
+            new AttnDistill.Training.Trainer(new TinyVitClassifierTask(Seed, 0), Loader(20 * B, 3 * B, SingleProcess.Instance), Options(2, 3 * B),
+                new AttnDistill.Training.TrainerRun { OutDir = odd, TensorBoard = false, Resume = true, Distributed = SingleProcess.Instance }).Run());
+        Assert.Contains("number of processes", ex.Message);
+    }
+
+    [SkippableFact]
     public void OnlyRankZeroWritesTheTrainerFiles()
     {
         // Rank 1 wrote only its test dumps; the run folders (logs, checkpoints) are rank 0's.

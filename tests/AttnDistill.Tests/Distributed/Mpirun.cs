@@ -11,8 +11,11 @@ static class Mpirun
 
     public const string SkipReason = "mpirun not found: install Open MPI (apt-get install openmpi-bin) to run the data-parallel tests";
 
-    /// <summary>Options every test launch uses: root in CI containers, 2 ranks on any core count.</summary>
-    public const string CommonOptions = "--allow-run-as-root --oversubscribe --bind-to none";
+    /// <summary>
+    /// Options every test launch uses: root in CI containers, 2 ranks on any core count, no
+    /// pinning, and no cross-process memory copy (CMA), which containers without ptrace forbid.
+    /// </summary>
+    public const string CommonOptions = "--allow-run-as-root --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none";
 
     static string? Find()
     {
