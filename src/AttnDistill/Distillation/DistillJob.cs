@@ -72,8 +72,8 @@ public static class DistillJob
     public static DistillJobResult Run(DistillJobConfig cfg, string configText, IDistributedContext? dist = null,
         IProgress<TrainProgress>? progress = null, Action<string>? log = null, CancellationToken stop = default)
     {
-        dist ??= SingleProcess.Instance;
-        Directory.CreateDirectory(cfg.OutDir);
+        dist ??= DistributedContext.FromEnvironment();
+        if (dist.IsMain) Directory.CreateDirectory(cfg.OutDir);   // only rank 0 writes the run folder
         manual_seed(cfg.Trainer.Seed);
         var (teacher, studentConfig) = Prepare(cfg, log);
         using var _ = teacher;
