@@ -14,9 +14,11 @@ public class ExportJobTests : IDisposable
 {
     static readonly VitConfig Tiny = new() { ImageSize = 32, PatchSize = 8, EmbedDim = 48, Depth = 2, NumHeads = 3 };
     readonly string _dir = Directory.CreateTempSubdirectory("attndistill-export-").FullName;
+    readonly SingleTorchThread _thread = new();
 
     public void Dispose()
     {
+        _thread.Dispose();
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
     }
 
