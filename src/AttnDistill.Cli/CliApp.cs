@@ -17,6 +17,7 @@ public static class CliApp
         root.Subcommands.Add(KnnCommand.Create());
         root.Subcommands.Add(LinearCommand.Create());
         root.Subcommands.Add(FinetuneCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(VisualizeCommand.Create());
@@ -32,11 +33,21 @@ public static class CliApp
         return root.Parse(expanded);
     }
 
+    static string OneLine(string message) =>
+        string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
     public static async Task<int> RunAsync(string[] args)
     {
         try
         {
             var parsed = Parse(BuildRoot(), args);
+            if (parsed.Errors.Count > 0 && parsed.Action is System.CommandLine.Invocation.ParseErrorAction)
+            {
+                // One line naming the setting and exit code 2, like every other bad setting (not the whole help).
+                ConsoleReporting.Error(string.Join("; ", parsed.Errors.Select(e => OneLine(e.Message))) +
+                                       $" (see attndistill {parsed.CommandResult.Command.Name} --help)");
+                return 2;
+            }
             return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
         }
         catch (RecipeException ex)

@@ -1,18 +1,39 @@
+using AttnDistill.Distributed;
 using AttnDistill.Training;
 using Spectre.Console;
 
 namespace AttnDistill.Cli;
 
-/// <summary>Progress bars (rate, ETA) and summary tables on the terminal; plain lines when redirected.</summary>
+/// <summary>
+/// Progress bars (rate, ETA) and summary tables on the terminal; plain lines when redirected.
+/// Under mpirun only rank 0 reports (every rank prints its errors, prefixed with its rank).
+/// </summary>
 public static class ConsoleReporting
 {
-    public static void Info(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+    private static bool Quiet => DistributedContext.LaunchRank > 0;
 
-    public static void Error(string message) => AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {message}");
+    public static void Info(string message)
+    {
+        if (!Quiet) AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+    }
+
+    /// <summary>
+    /// One line on stderr, never wrapped (Spectre wraps at 80 columns when output is redirected,
+    /// which would split an error in a log file); red only on a terminal; prefixed with the rank
+    /// under mpirun.
+    /// </summary>
+    public static void Error(string message)
+    {
+        string line = string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        if (DistributedContext.LaunchWorldSize > 1) line = $"rank {DistributedContext.LaunchRank}: {line}";
+        bool color = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
+        Console.Error.WriteLine(color ? $"\u001b[31merror:\u001b[0m {line}" : $"error: {line}");
+    }
 
     /// <summary>Runs <paramref name="work"/> with a progress bar fed by its <see cref="TrainProgress"/> reports.</summary>
     public static T WithTrainingProgress<T>(string title, Func<IProgress<TrainProgress>, T> work)
     {
+        if (Quiet) return work(new Reporter(_ => { }));
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -68,6 +89,7 @@ public static class ConsoleReporting
 
     public static void Summary(string title, IEnumerable<(string Key, string Value)> rows)
     {
+        if (Quiet) return;
         var table = new Table().Title(title).AddColumn("what").AddColumn("value");
         foreach (var (k, v) in rows) table.AddRow(Markup.Escape(k), Markup.Escape(v));
         AnsiConsole.Write(table);

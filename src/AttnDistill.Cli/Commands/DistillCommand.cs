@@ -65,9 +65,9 @@ public static class DistillCommand
                 Trainer = trainer.Read(parsed), Workers = parsed.GetValue(trainer.Workers),
                 OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume),
             };
-            Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
+            string configText = Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
             var result = ConsoleReporting.WithTrainingProgress("distill",
-                progress => DistillJob.Run(job, File.ReadAllText(Path.Combine(job.OutDir, "config.yaml")), progress: progress, log: ConsoleReporting.Info, stop: stop));
+                progress => DistillJob.Run(job, configText, progress: progress, log: ConsoleReporting.Info, stop: stop));
             ConsoleReporting.Summary("distillation", new[]
             {
                 ("student", DistillJob.Describe(result.StudentConfig)),

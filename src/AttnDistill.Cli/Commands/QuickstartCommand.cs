@@ -83,7 +83,7 @@ public static class QuickstartCommand
                     linear_top1 = linear.Best.Top1, linear_top5 = linear.Best.Top5, linear_base_lr = linear.Best.BaseLr,
                 });
             }
-            MetricsFile.Merge(Path.Combine(outRoot, "metrics.json"), "quickstart", summary);
+            if (Distributed.DistributedContext.LaunchRank == 0) MetricsFile.Merge(Path.Combine(outRoot, "metrics.json"), "quickstart", summary);
             table.Add(("wall time", $"{watch.Elapsed.TotalMinutes:F1} min"));
             ConsoleReporting.Summary("quickstart", table);
             return 0;

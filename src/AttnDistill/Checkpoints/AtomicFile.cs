@@ -12,23 +12,44 @@ public static partial class AtomicFile
 {
     public static string TempPathFor(string path) => path + ".tmp";
 
+    /// <summary>
+    /// Test seam for write errors: wraps the temporary file's stream (e.g. in one that fails like a
+    /// full disk). Null in normal use.
+    /// </summary>
+    internal static Func<string, Stream, Stream>? WrapTempStream { get; set; }
+
+    /// <summary>
+    /// Writes through <paramref name="write"/> to path.tmp, syncs, renames over <paramref name="path"/>.
+    /// On any failure the previous file is untouched, the temporary file is removed, and an I/O error
+    /// is rethrown as an <see cref="IOException"/> that names the file and the reason.
+    /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(write);
         string full = Path.GetFullPath(path);
         string? dir = Path.GetDirectoryName(full);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         string tmp = TempPathFor(full);
         try
         {
+            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
             using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 16))
             {
-                write(fs);
+                var target = WrapTempStream?.Invoke(tmp, fs) ?? fs;
+                write(target);
+                target.Flush();
                 // flushToDisk: true is fsync on Unix, FlushFileBuffers on Windows.
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);
             if (!string.IsNullOrEmpty(dir)) TrySyncDirectory(dir);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(tmp);
+            bool exists = File.Exists(full);
+            throw new IOException(
+                $"cannot write {full}: {ex.Message}{(IsDiskFull(ex) ? " (the disk is full: free space, then resume)" : "")}; " +
+                (exists ? "the previous file there is intact." : "nothing was written there."), ex);
         }
         catch
         {
@@ -36,6 +57,10 @@ public static partial class AtomicFile
             throw;
         }
     }
+
+    /// <summary>ENOSPC (28) on Linux, ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL on Windows.</summary>
+    static bool IsDiskFull(Exception ex) =>
+        (ex.HResult & 0xFFFF) is 28 or 0x70 or 0x27 || ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// fsync of the directory makes the rename itself durable (POSIX); best effort, skipped where

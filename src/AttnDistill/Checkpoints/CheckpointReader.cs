@@ -1,7 +1,4 @@
 using System.Collections;
-using System.IO.Compression;
-using Razorvine.Pickle;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Checkpoints;
@@ -11,7 +8,7 @@ namespace AttnDistill.Checkpoints;
 /// iBOT and timm, or as written by us: torch.save zip archives and safetensors files; plain state
 /// dicts or wrapped under model / state_dict / teacher / student; prefixes module. / backbone. /
 /// encoder. / _orig_mod. stripped; heads, decoders and non-tensor entries ignored. Nothing in the
-/// file is executed (unknown Python classes become plain records).
+/// file is executed: a pickle may name only the globals of <see cref="PickleAllowList"/>.
 /// </summary>
 public static class CheckpointReader
 {
@@ -65,7 +62,9 @@ public static class CheckpointReader
 
     /// <summary>
     /// The whole unpickled object of a torch.save zip archive (a Hashtable; tensors on CPU, argparse
-    /// Namespace and other objects as records). The caller owns every tensor in it.
+    /// Namespace as a <see cref="PythonNamespace"/>, numpy values as <see cref="OpaquePythonObject"/>),
+    /// read by <see cref="TorchArchiveReader"/>: globals outside <see cref="PickleAllowList"/> are
+    /// refused. The caller owns every tensor in it.
     /// </summary>
     public static Hashtable ReadPickle(string path)
     {
@@ -73,40 +72,10 @@ public static class CheckpointReader
         if (format == CheckpointFormat.PyTorchLegacy) throw new CheckpointFormatException(LegacyMessage(path));
         if (format != CheckpointFormat.PyTorchZip)
             throw new CheckpointFormatException($"{path}: not a torch.save zip archive (detected {format}).");
-        OpaquePythonObject.RegisterNumpy();
-        try
-        {
-            using (var zip = ZipFile.OpenRead(path))
-            {
-                if (!zip.Entries.Any(e => e.Name == "data.pkl"))
-                {
-                    bool script = zip.Entries.Any(e => e.Name == "constants.pkl" || e.FullName.Contains("/code/"));
-                    throw new CheckpointFormatException(script
-                        ? $"{path}: a TorchScript archive (torch.jit.save), not a state dict. In Python: torch.save(torch.jit.load(p).state_dict(), p2)."
-                        : $"{path}: a zip file without data.pkl: not a torch.save checkpoint.");
-                }
-            }
-            object loaded = PyTorchUnpickler.UnpickleStateDict(File.OpenRead(path));
-            return loaded as Hashtable
-                ?? throw new CheckpointFormatException($"{path}: the checkpoint holds a {loaded?.GetType().Name ?? "null"}, not a dict.");
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new CheckpointFormatException($"{path}: not a complete zip archive (truncated or corrupt download?): {ex.Message}", ex);
-        }
-        catch (EndOfStreamException ex)
-        {
-            throw new CheckpointFormatException($"{path}: the file ended early (truncated?): {ex.Message}", ex);
-        }
-        catch (NotImplementedException ex)
-        {
-            // PyBridge refuses pickled nn.Module objects (torch.save(model)) and unknown storages.
-            throw new CheckpointFormatException($"{path}: {ex.Message} In Python: torch.save(model.state_dict(), p2).", ex);
-        }
-        catch (PickleException ex)
-        {
-            throw new CheckpointFormatException($"{path}: cannot unpickle the checkpoint: {ex.Message}", ex);
-        }
+        object? loaded = TorchArchiveReader.Load(path);
+        if (loaded is Hashtable table) return table;
+        DisposeUnkept(loaded, new HashSet<Tensor>(ReferenceEqualityComparer.Instance), new HashSet<object>(ReferenceEqualityComparer.Instance));
+        throw new CheckpointFormatException($"{path}: the checkpoint holds a {(loaded is null ? "None" : loaded is Tensor ? "single tensor" : RestrictedUnpickler.TypeName(loaded))}, not a dict.");
     }
 
     /// <summary>
@@ -225,22 +194,33 @@ public static class CheckpointReader
         return false;
     }
 
-    static void DisposeUnkept(object? node, HashSet<Tensor> kept, HashSet<object> seen)
+    // Iterative: an untrusted pickle can nest containers deeper than the stack, or make them cyclic.
+    static void DisposeUnkept(object? root, HashSet<Tensor> kept, HashSet<object> seen)
     {
-        if (node is null || !seen.Add(node)) return;
-        switch (node)
+        var todo = new Stack<object?>();
+        todo.Push(root);
+        while (todo.Count > 0)
         {
-            case Tensor t:
-                if (!kept.Contains(t)) t.Dispose();
-                break;
-            case IDictionary d:
-                foreach (DictionaryEntry e in d) DisposeUnkept(e.Value, kept, seen);
-                break;
-            case string:
-                break;
-            case IEnumerable list:
-                foreach (object? o in list) DisposeUnkept(o, kept, seen);
-                break;
+            object? node = todo.Pop();
+            if (node is null || !seen.Add(node)) continue;
+            switch (node)
+            {
+                case Tensor t:
+                    if (!kept.Contains(t)) t.Dispose();
+                    break;
+                case IDictionary d:
+                    foreach (DictionaryEntry e in d) todo.Push(e.Value);
+                    break;
+                case string or byte[]:
+                    break;
+                case OpaquePythonObject o:
+                    foreach (object? a in o.Args) todo.Push(a);
+                    todo.Push(o.State);
+                    break;
+                case IEnumerable list:
+                    foreach (object? o in list) todo.Push(o);
+                    break;
+            }
         }
     }
 
@@ -248,7 +228,7 @@ public static class CheckpointReader
     {
         var contents = SafetensorsFile.Read(path);
         var meta = contents.Metadata;
-        Models.VitConfig? config = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? json) ? VitConfigJson.Deserialize(json) : null;
+        Models.VitConfig? config = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? json) ? VitConfigJson.Deserialize(json, path) : null;
         var root = new Hashtable();
         if (meta.TryGetValue(CheckpointMetadata.Kind, out string? kind) && kind == CheckpointMetadata.KindTraining && checkpointKey is null)
         {

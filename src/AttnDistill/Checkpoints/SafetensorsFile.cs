@@ -176,6 +176,9 @@ public static class SafetensorsFile
         long dataStart = 8 + (long)n;
         long dataLength = fileLength - dataStart;
 
+        // JsonDocument accepts invalid UTF-8 inside strings and only fails when a name is read.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new CheckpointFormatException($"{path}: the safetensors header is not valid UTF-8 (corrupt file).");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(headerBytes); }
         catch (JsonException ex)

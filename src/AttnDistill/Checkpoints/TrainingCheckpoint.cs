@@ -108,7 +108,7 @@ public sealed class TrainingCheckpoint : IDisposable
             return new TrainingCheckpoint
             {
                 Model = model,
-                ModelConfig = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? vc) ? VitConfigJson.Deserialize(vc) : null,
+                ModelConfig = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? vc) ? VitConfigJson.Deserialize(vc, path) : null,
                 Config = meta.TryGetValue(ConfigKey, out string? cfg) ? cfg : "",
                 Epoch = int.Parse(Get(meta, EpochKey, path), System.Globalization.CultureInfo.InvariantCulture),
                 Step = long.Parse(Get(meta, StepKey, path), System.Globalization.CultureInfo.InvariantCulture),

@@ -15,15 +15,21 @@ public static class VitConfigJson
 
     public static string Serialize(VitConfig cfg) => JsonSerializer.Serialize(cfg, Options);
 
-    public static VitConfig Deserialize(string json)
+    /// <param name="source">The file the JSON came from, named in errors.</param>
+    public static VitConfig Deserialize(string json, string? source = null)
     {
+        string where = source is null ? "" : source + ": ";
         try
         {
             return (JsonSerializer.Deserialize<VitConfig>(json, Options) ?? throw new JsonException("null")).Validate();
         }
         catch (JsonException ex)
         {
-            throw new CheckpointFormatException($"the stored ViT configuration is not valid JSON for VitConfig: {ex.Message}", ex);
+            throw new CheckpointFormatException($"{where}the stored ViT configuration is not valid JSON for VitConfig: {ex.Message}", ex);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new CheckpointFormatException($"{where}the stored ViT configuration is impossible: {ex.Message}", ex);
         }
     }
 }

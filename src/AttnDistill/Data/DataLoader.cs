@@ -48,7 +48,8 @@ public sealed class DataLoader
         Transform = transform;
         Options = options;
         if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be positive");
-        if (options.Workers < 0 || options.PrefetchBatches < 1) throw new ArgumentOutOfRangeException(nameof(options), "Workers >= 0 and PrefetchBatches >= 1");
+        if (options.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {options.Workers}.");
+        if (options.PrefetchBatches < 1) throw new ArgumentOutOfRangeException(nameof(options), "PrefetchBatches >= 1");
         if (options.WorldSize < 1 || options.Rank < 0 || options.Rank >= options.WorldSize)
             throw new ArgumentOutOfRangeException(nameof(options), $"rank {options.Rank} of world size {options.WorldSize}");
         if (transform.OutputSize is not { } size || size.Width != size.Height)

@@ -19,27 +19,61 @@ public sealed record DistillJobResult(TrainResult Train, string BackbonePth, str
 /// </summary>
 public static class DistillJob
 {
-    /// <summary>Loads the teacher and checks every setting; nothing heavy has run when this throws.</summary>
+    /// <summary>
+    /// Checks every setting (the cheap ones before the teacher is read), then loads the teacher and
+    /// checks the pair; nothing heavy has run when this throws, and each message names its flag.
+    /// </summary>
     public static (VisionTransformer Teacher, VitConfig Student) Prepare(DistillJobConfig cfg, Action<string>? log)
     {
-        var student = cfg.Student.Validate();
-        // The teacher sees the student's crops: its position table is resampled to that size at load.
-        var (teacher, _) = VitCheckpointLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads }, imageSize: student.ImageSize, info: log);
-        var t = teacher.Config;
-        if (student.ImageSize % t.PatchSize != 0)
-            throw new ArgumentException($"the teacher's patch size {t.PatchSize} does not divide the image size {student.ImageSize}: pick an image size that both patch sizes divide.");
-        cfg.Loss.Validate(student.NumHeads, t.NumHeads, student.GridSize, student.ImageSize / t.PatchSize,
-            student.EmbedDim, t.EmbedDim, cfg.ProjectorLayers > 0, student.Depth, t.Depth);
+        VitConfig student;
+        try { student = cfg.Student.Validate(); }
+        catch (ArgumentException ex) { throw new ArgumentException($"student (--student, --student-patch/-depth/-heads/-dim, --image-size): {ex.Message}", ex); }
         if (cfg.ProjectorLayers is < 0 or > 16)
             throw new ArgumentException($"--proj-layers must be in 0..16, got {cfg.ProjectorLayers}.");
-        return (teacher, student);
+        if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
+        if (!(cfg.CropScaleMin is > 0 and <= 1)) throw new ArgumentException($"the crop scale minimum must be in (0, 1], got {cfg.CropScaleMin}.");
+        if (cfg.Method == DistillationMethod.CompRess)
+        {
+            if (cfg.CompressQueue <= 0) throw new ArgumentException($"--compress-queue (CompRess memory bank size) must be positive, got {cfg.CompressQueue}: use e.g. 4096.");
+            if (!(cfg.CompressTau > 0) || !double.IsFinite(cfg.CompressTau)) throw new ArgumentException($"--compress-tau (CompRess temperature) must be > 0, got {cfg.CompressTau}: use e.g. 0.04.");
+        }
+        cfg.Trainer.Validate();
+        if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot))
+            throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");
+        if (!File.Exists(cfg.TeacherPath)) throw new FileNotFoundException($"--teacher {cfg.TeacherPath}: no such file.", cfg.TeacherPath);
+        VisionTransformer teacher;
+        try
+        {
+            // The teacher sees the student's crops: its position table is resampled to that size at load.
+            (teacher, _) = VitCheckpointLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads }, imageSize: student.ImageSize, info: log);
+        }
+        catch (Exception ex) when (ex is ArgumentException or CheckpointFormatException)
+        {
+            string what = $"--teacher {cfg.TeacherPath}{(cfg.TeacherHeads is { } h ? $" with --teacher-heads {h}" : "")}";
+            string message = ex.Message.StartsWith(cfg.TeacherPath, StringComparison.Ordinal) ? $"--teacher {ex.Message}" : $"{what}: {ex.Message}";
+            throw ex is ArgumentException ? new ArgumentException(message, ex) : new CheckpointFormatException(message, ex);
+        }
+        try
+        {
+            var t = teacher.Config;
+            if (student.ImageSize % t.PatchSize != 0)
+                throw new ArgumentException($"the teacher's patch size {t.PatchSize} does not divide --image-size {student.ImageSize}: pick an image size that both patch sizes divide.");
+            cfg.Loss.Validate(student.NumHeads, t.NumHeads, student.GridSize, student.ImageSize / t.PatchSize,
+                student.EmbedDim, t.EmbedDim, cfg.ProjectorLayers > 0, student.Depth, t.Depth);
+            return (teacher, student);
+        }
+        catch
+        {
+            teacher.Dispose();
+            throw;
+        }
     }
 
     public static DistillJobResult Run(DistillJobConfig cfg, string configText, IDistributedContext? dist = null,
         IProgress<TrainProgress>? progress = null, Action<string>? log = null, CancellationToken stop = default)
     {
-        dist ??= SingleProcess.Instance;
-        Directory.CreateDirectory(cfg.OutDir);
+        dist ??= DistributedContext.FromEnvironment();
+        if (dist.IsMain) Directory.CreateDirectory(cfg.OutDir);   // only rank 0 writes the run folder
         manual_seed(cfg.Trainer.Seed);
         var (teacher, studentConfig) = Prepare(cfg, log);
         using var _ = teacher;

@@ -33,11 +33,15 @@ public sealed class EvaluatedBackbone : nn.Module<Tensor, Tensor>
     public static EvaluatedBackbone Load(string checkpoint, int imageSize, int layer = 0, VitInferenceOptions? options = null, Action<string>? log = null)
     {
         if (layer < 0) throw new ArgumentException($"--eval-layer must be >= 0 (0 = the backbone's output), got {layer}.");
-        if (!File.Exists(checkpoint)) throw new FileNotFoundException($"checkpoint not found: {checkpoint}: give a backbone file (backbone.safetensors/.pth, a DINO/MAE/timm checkpoint) or, with --eval-layer, a distill run's checkpoint-*.ckpt.");
+        if (!File.Exists(checkpoint)) throw new FileNotFoundException($"--checkpoint {checkpoint}: no such file; give a backbone file (backbone.safetensors/.pth, a DINO/MAE/timm checkpoint) or, with --eval-layer, a distill run's checkpoint-*.ckpt.");
         EvaluatedBackbone result;
         if (layer == 0)
         {
-            var (vit, cfg) = VitCheckpointLoader.Load(checkpoint, options, imageSize: imageSize, info: log);
+            VisionTransformer vit;
+            VitConfig cfg;
+            try { (vit, cfg) = VitCheckpointLoader.Load(checkpoint, options, imageSize: imageSize, info: log); }
+            catch (CheckpointFormatException ex) { throw new CheckpointFormatException($"--checkpoint {ex.Message}", ex); }
+            catch (ArgumentException ex) { throw new ArgumentException($"--checkpoint {checkpoint}: {ex.Message}", ex); }
             result = new EvaluatedBackbone(vit, 0, cfg);
         }
         else

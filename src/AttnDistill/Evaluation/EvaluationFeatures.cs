@@ -1,4 +1,6 @@
 using AttnDistill.Data;
+using AttnDistill.Data.Transforms;
+using AttnDistill.Distributed;
 
 namespace AttnDistill.Evaluation;
 
@@ -10,12 +12,14 @@ namespace AttnDistill.Evaluation;
 public static class EvaluationFeatures
 {
     public static (FeatureSet Train, FeatureSet Val) Get(EvaluatedBackbone model, string checkpoint, string dataRoot, int imageSize,
-        string? cacheDir, int batchSize, int workers, Action<string>? log, StageProgress? progress, CancellationToken cancel = default)
+        string? cacheDir, int batchSize, int workers, Action<string>? log, StageProgress? progress, CancellationToken cancel = default,
+        IDistributedContext? dist = null)
     {
-        var train = Split(model, checkpoint, dataRoot, DataSplit.Train, imageSize, cacheDir, batchSize, workers, log, progress, cancel);
+        dist ??= SingleProcess.Instance;
+        var train = Split(model, checkpoint, dataRoot, DataSplit.Train, imageSize, cacheDir, batchSize, workers, log, progress, cancel, dist);
         try
         {
-            return (train, Split(model, checkpoint, dataRoot, DataSplit.Val, imageSize, cacheDir, batchSize, workers, log, progress, cancel));
+            return (train, Split(model, checkpoint, dataRoot, DataSplit.Val, imageSize, cacheDir, batchSize, workers, log, progress, cancel, dist));
         }
         catch
         {
@@ -25,15 +29,20 @@ public static class EvaluationFeatures
     }
 
     static FeatureSet Split(EvaluatedBackbone model, string checkpoint, string root, DataSplit split, int size, string? cacheDir,
-        int batch, int workers, Action<string>? log, StageProgress? progress, CancellationToken cancel)
+        int batch, int workers, Action<string>? log, StageProgress? progress, CancellationToken cancel, IDistributedContext dist)
     {
         string stage = $"features {split.ToString().ToLowerInvariant()}";
         FeatureSet Compute()
         {
-            var loader = EvaluationData.EvalLoader(DatasetFactory.Open(root, split), size, batch, workers, log);
-            return FeatureExtractor.Extract(model, loader, progress: new StageReporter(progress, stage), cancellation: cancel);
+            // Each rank extracts its shard; the extractor sums the shards so every rank holds all rows.
+            var loader = new DataLoader(DatasetFactory.Open(root, split), TransformPresets.Eval(size), new DataLoaderOptions
+            {
+                BatchSize = batch, Shuffle = false, Workers = workers, Log = log, Rank = dist.Rank, WorldSize = dist.WorldSize,
+            });
+            return FeatureExtractor.Extract(model, loader, progress: new StageReporter(progress, stage), cancellation: cancel, dist: dist);
         }
-        if (cacheDir is null) return Compute();
+        // Every rank must take part in a distributed extraction: cache only single-process runs.
+        if (cacheDir is null || dist.WorldSize > 1) return Compute();
         var cache = new FeatureCache(cacheDir);
         string key = FeatureCache.Key(checkpoint, split.ToString(), size, $"{Path.GetFullPath(root)}|layer {model.Layer}");
         if (cache.Contains(key)) log?.Invoke($"{stage}: from cache {cache.PathFor(key)}");

@@ -49,7 +49,7 @@ public sealed class FeatureCache
         string path = PathFor(key);
         if (!File.Exists(path)) return null;
         Hashtable table;
-        try { table = PyTorchUnpickler.UnpickleStateDict(path); }
+        try { table = CheckpointReader.ReadPickle(path); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw new InvalidDataException($"feature cache {path} cannot be read ({e.Message}); delete it to recompute.", e);

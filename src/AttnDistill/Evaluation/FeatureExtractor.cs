@@ -1,4 +1,5 @@
 using AttnDistill.Data;
+using AttnDistill.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,20 +15,26 @@ public static class FeatureExtractor
     /// <summary>
     /// Features of every image the loader yields, placed at the row of its data set index (as DINO
     /// does with index_copy_), so the loader's order does not matter. Use one epoch of an eval
-    /// transform (<c>TransformPresets.Eval</c>), single process. Items the loader replaced because
-    /// they could not be read get no row (see <see cref="FeatureSet.Indices"/>).
+    /// transform (<c>TransformPresets.Eval</c>). Items the loader replaced because they could not
+    /// be read get no row (see <see cref="FeatureSet.Indices"/>).
+    /// <para>
+    /// Several ranks (<paramref name="dist"/>, the loader built for the same rank and size): each
+    /// rank computes its shard's rows, then rows and per-row counts are summed over ranks in place
+    /// and divided by the counts (an item the shard padding gave to two ranks is averaged, i.e.
+    /// kept), so every rank returns the whole set, as DINO's all-gather does.
+    /// </para>
     /// </summary>
     /// <param name="backbone">Module mapping images [B, C, H, W] to features [B, D] (the ViT: normalized CLS).</param>
     /// <param name="progress">Receives (batches done, batches in total).</param>
     public static FeatureSet Extract(nn.Module<Tensor, Tensor> backbone, DataLoader loader, Device? device = null,
-        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default, IDistributedContext? dist = null)
     {
         bool wasTraining = backbone.training;
         backbone.eval();
         try
         {
             device ??= backbone.parameters().FirstOrDefault()?.device ?? CPU;
-            return Extract(backbone.forward, loader, device, progress, cancellation);
+            return Extract(backbone.forward, loader, device, progress, cancellation, dist);
         }
         finally
         {
@@ -37,13 +44,15 @@ public static class FeatureExtractor
 
     /// <summary>As above for any function images -> features (the caller sets eval mode).</summary>
     public static FeatureSet Extract(Func<Tensor, Tensor> backbone, DataLoader loader, Device? device = null,
-        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default, IDistributedContext? dist = null)
     {
-        if (loader.Options.WorldSize != 1)
-            throw new ArgumentException("feature extraction runs in one process: build the loader with WorldSize 1.");
+        dist ??= SingleProcess.Instance;
+        if (loader.Options.WorldSize != dist.WorldSize || loader.Options.Rank != dist.Rank)
+            throw new ArgumentException(
+                $"the loader reads shard {loader.Options.Rank} of {loader.Options.WorldSize} but this process is rank {dist.Rank} of {dist.WorldSize}: build the loader with the context's Rank and WorldSize.");
         int n = loader.Dataset.Count, total = loader.BatchesPerEpoch, done = 0;
         var labels = tensor(Enumerable.Range(0, n).Select(i => (long)loader.Dataset.Label(i)).ToArray(), dtype: ScalarType.Int64);
-        var filled = zeros(n, dtype: ScalarType.Bool);
+        var filled = zeros(n, dtype: ScalarType.Float32);                                     // times each row was computed
         Tensor? features = null;
         using var noGrad = torch.no_grad();
         try
@@ -55,10 +64,18 @@ public static class FeatureExtractor
                 features ??= zeros(n, feats.shape[1], dtype: ScalarType.Float32).DetachFromDisposeScope();
                 var index = tensor(batch.Indices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
                 features.index_copy_(0, index, feats);
-                filled.index_fill_(0, index, true);
+                filled.index_fill_(0, index, 1f);
                 progress?.Report((++done, total));
             }
             if (features is null) throw new InvalidDataException("the loader yielded no batch.");
+            if (dist.WorldSize > 1)
+            {
+                dist.SumInPlace(features);
+                dist.SumInPlace(filled);
+                using var scope = NewDisposeScope();
+                using var one = 1f.ToScalar();   // held across the call (see Models/KeptScalars)
+                features.div_(filled.clamp_min(one).unsqueeze(1));
+            }
             return Compact(features, labels, filled);
         }
         finally
@@ -109,7 +126,7 @@ public static class FeatureExtractor
     static FeatureSet Compact(Tensor features, Tensor labels, Tensor filled)
     {
         using var scope = NewDisposeScope();
-        var rows = filled.nonzero().view(-1);                                                // (N',)
+        var rows = filled.gt(0f).nonzero().view(-1);                                         // (N',)
         return new FeatureSet(
             features.index_select(0, rows).DetachFromDisposeScope(),
             labels.index_select(0, rows).DetachFromDisposeScope(),

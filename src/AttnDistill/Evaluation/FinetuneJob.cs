@@ -41,7 +41,7 @@ public static class FinetuneJob
     public static FinetuneJobResult Run(FinetuneJobConfig cfg, IDistributedContext? dist = null, Action<string>? log = null,
         IProgress<TrainProgress>? progress = null, CancellationToken stop = default)
     {
-        dist ??= SingleProcess.Instance;
+        dist ??= DistributedContext.FromEnvironment();
         cfg.Labels.Validate();
         if (cfg.DropPath is < 0 or >= 1) throw new ArgumentException($"--drop-path must be in [0, 1), got {cfg.DropPath}.");
         if (cfg.EvalEvery <= 0) throw new ArgumentException($"--eval-every must be positive, got {cfg.EvalEvery}.");

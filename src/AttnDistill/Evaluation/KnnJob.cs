@@ -1,4 +1,5 @@
 using AttnDistill.Training;
+using AttnDistill.Distributed;
 
 namespace AttnDistill.Evaluation;
 
@@ -24,15 +25,21 @@ public sealed record KnnJobConfig
 /// DINO's k-NN protocol on a backbone checkpoint: frozen features of the train and test splits
 /// (evaluation transform: resize to S*256/224 then center-crop S), weighted vote, metrics.json.
 /// With a label selection only the labelled training images form the bank (semi-supervised k-NN).
+/// Under mpirun each rank extracts its shard of both splits and the features are summed across
+/// ranks; every rank then classifies (the same numbers) and rank 0 writes metrics.json.
 /// </summary>
 public static class KnnJob
 {
-    public static IReadOnlyList<KnnResult> Run(KnnJobConfig cfg, Action<string>? log = null, StageProgress? progress = null, CancellationToken cancel = default)
+    public static IReadOnlyList<KnnResult> Run(KnnJobConfig cfg, Action<string>? log = null, StageProgress? progress = null, CancellationToken cancel = default,
+        IDistributedContext? dist = null)
     {
+        dist ??= DistributedContext.FromEnvironment();
         cfg.Labels.Validate();
         if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
-        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log);
-        var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log, progress, cancel);
+        if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
+        if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot)) throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");
+        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: dist.IsMain ? log : null);
+        var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log, progress, cancel, dist);
         using var _t = test;
         var labelled = cfg.Labels.Indices(Data.DatasetFactory.Open(cfg.DataRoot, Data.DataSplit.Train));
         using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);
@@ -40,6 +47,7 @@ public static class KnnJob
         int classes = (int)Math.Max(train.Labels.max().item<long>(), test.Labels.max().item<long>()) + 1;
         if (cfg.Ks.Max() > train.Count) throw new ArgumentException($"k = {cfg.Ks.Max()} exceeds the {train.Count} labelled training images: lower --k.");
         var results = Knn.Classify(train.Features, train.Labels, test.Features, test.Labels, classes, cfg.Ks, cfg.Temperature);
+        if (!dist.IsMain) return results;
         Directory.CreateDirectory(cfg.OutDir);
         string metrics = Path.Combine(cfg.OutDir, "metrics.json");
         MetricsFile.Merge(metrics, "knn", results.Select(r => new { k = r.K, top1 = r.Top1, top5 = r.Top5 }).ToArray());
@@ -53,6 +61,6 @@ public static class KnnJob
 
     /// <summary>The short form the quickstart uses: all labels, backbone output, no cache.</summary>
     public static IReadOnlyList<KnnResult> Run(string checkpoint, string dataRoot, int imageSize, string outDir,
-        IReadOnlyList<int>? ks = null, int batchSize = 256, int workers = 2, Action<string>? log = null) =>
-        Run(new KnnJobConfig { Checkpoint = checkpoint, DataRoot = dataRoot, ImageSize = imageSize, OutDir = outDir, Ks = ks ?? Knn.DefaultKs, BatchSize = batchSize, Workers = workers }, log);
+        IReadOnlyList<int>? ks = null, int batchSize = 256, int workers = 2, Action<string>? log = null, IDistributedContext? dist = null) =>
+        Run(new KnnJobConfig { Checkpoint = checkpoint, DataRoot = dataRoot, ImageSize = imageSize, OutDir = outDir, Ks = ks ?? Knn.DefaultKs, BatchSize = batchSize, Workers = workers }, log, dist: dist);
 }

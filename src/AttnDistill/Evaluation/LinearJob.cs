@@ -36,7 +36,7 @@ public static class LinearJob
     public static LinearProbeResult Run(LinearJobConfig cfg, IDistributedContext? dist = null, Action<string>? log = null,
         IProgress<TrainProgress>? trainProgress = null, StageProgress? progress = null, CancellationToken stop = default)
     {
-        dist ??= SingleProcess.Instance;
+        dist ??= DistributedContext.FromEnvironment();
         cfg.Labels.Validate();
         var opts = new LinearProbeOptions
         {
@@ -72,7 +72,7 @@ public static class LinearJob
             }
             else
             {
-                var (fullTrain, val) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.EvalBatchSize, cfg.Workers, log, progress, stop);
+                var (fullTrain, val) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.EvalBatchSize, cfg.Workers, log, progress, stop, dist);
                 using var _v = val;
                 var labelled = cfg.Labels.Indices(DatasetFactory.Open(cfg.DataRoot, DataSplit.Train));
                 using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);

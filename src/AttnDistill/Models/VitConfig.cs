@@ -42,15 +42,18 @@ public sealed record VitConfig
         if (ImageSize % PatchSize != 0)
             throw new ArgumentException(
                 $"patch size {PatchSize} does not divide image size {ImageSize}: pick an image size that is a multiple of {PatchSize} (e.g. {Math.Max(PatchSize, ImageSize / PatchSize * PatchSize)}) or another patch size.");
-        if (EmbedDim <= 0 || Depth <= 0 || NumHeads <= 0 || InChans <= 0)
-            throw new ArgumentException($"embed dim, depth, heads and input channels must be positive (got {EmbedDim}, {Depth}, {NumHeads}, {InChans}).");
+        if (EmbedDim <= 0) throw new ArgumentException($"the width (embed dim) must be positive, got {EmbedDim}.");
+        if (Depth <= 0) throw new ArgumentException($"the depth (number of blocks) must be positive, got {Depth}.");
+        if (NumHeads <= 0) throw new ArgumentException($"the number of heads must be positive, got {NumHeads}.");
+        if (InChans <= 0) throw new ArgumentException($"input channels must be positive, got {InChans}.");
         if (EmbedDim % NumHeads != 0)
             throw new ArgumentException($"heads {NumHeads} do not divide the width {EmbedDim}: use a head count that divides {EmbedDim}.");
         if (PosEmbed == PosEmbedKind.SinCos && EmbedDim % 4 != 0)
             throw new ArgumentException($"a 2-D sin-cos position embedding needs a width divisible by 4, got {EmbedDim}.");
-        if (MlpRatio <= 0) throw new ArgumentException($"mlp ratio must be positive, got {MlpRatio}.");
+        if (!(MlpRatio > 0) || MlpHiddenDim <= 0) throw new ArgumentException($"mlp ratio must be positive, got {MlpRatio}.");
+        if (!(LayerNormEps > 0)) throw new ArgumentException($"layer norm eps must be positive, got {LayerNormEps}.");
         if (DropRate is < 0 or >= 1 || AttnDropRate is < 0 or >= 1 || DropPathRate is < 0 or >= 1)
-            throw new ArgumentException("dropout and drop-path rates must be in [0, 1).");
+            throw new ArgumentException($"dropout and drop-path rates must be in [0, 1), got drop {DropRate}, attention drop {AttnDropRate}, drop path {DropPathRate}.");
         return this;
     }
 }

@@ -30,9 +30,9 @@ public static class MaePretrainJob
     public static MaePretrainJobResult Run(MaePretrainJobConfig cfg, string configText, IDistributedContext? dist = null,
         IProgress<TrainProgress>? progress = null, Action<string>? log = null, CancellationToken stop = default)
     {
-        dist ??= SingleProcess.Instance;
+        dist ??= DistributedContext.FromEnvironment();
         var maeConfig = cfg.Mae.Validate();
-        Directory.CreateDirectory(cfg.OutDir);
+        if (dist.IsMain) Directory.CreateDirectory(cfg.OutDir);   // only rank 0 writes the run folder
         manual_seed(cfg.Trainer.Seed);
         using var mae = new MaskedAutoencoder(maeConfig);
         var task = new MaeTrainingTask(mae);

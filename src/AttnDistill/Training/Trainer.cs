@@ -21,7 +21,11 @@ public sealed record TrainerRun
     public string ConfigText { get; init; } = "";
     /// <summary>Architecture stored with checkpoints so a model is rebuilt from the file alone.</summary>
     public VitConfig? ModelConfig { get; init; }
-    public IDistributedContext Distributed { get; init; } = SingleProcess.Instance;
+    /// <summary>
+    /// The process group; by default the process's own (<see cref="DistributedContext.FromEnvironment"/>):
+    /// one process, or MPI under mpirun. The loader must be built for the same rank and size.
+    /// </summary>
+    public IDistributedContext Distributed { get; init; } = DistributedContext.FromEnvironment();
     public IProgress<TrainProgress>? Progress { get; init; }
     public Action<string>? Log { get; init; }
     /// <summary>Cancelled on SIGINT/SIGTERM: the current step finishes, a checkpoint is written, the run returns.</summary>
@@ -51,6 +55,15 @@ public sealed record EpochEnd(int Epoch, bool Last, RunLog? Log);
 /// accumulation to an effective batch, optional clipping, non-finite batches skipped (and the run
 /// stopped past a threshold), atomic checkpoints with bit-exact resume, JSON-line and TensorBoard
 /// logs. Tasks (<see cref="ITrainingTask"/>) only compute a loss.
+/// <para>
+/// Data-parallel (several ranks, <see cref="TrainerRun.Distributed"/>): every rank starts from rank
+/// 0's weights, reads its own shard of each epoch, and averages gradients before each optimizer
+/// step, so all ranks hold the same weights. Logged losses are averaged over ranks; only rank 0
+/// writes logs and checkpoints. A checkpoint holds every rank's RNG state; on resume rank 0 reads
+/// it and sends the state to the others (no shared file system needed), and the position inside
+/// an epoch is converted when the number of ranks changed. A stop request (a signal seen by any
+/// rank) is agreed on by all ranks at the next optimizer step.
+/// </para>
 /// </summary>
 public sealed class Trainer
 {
@@ -71,6 +84,7 @@ public sealed class Trainer
         _loader = loader;
         _run = run;
         _opt = options.Validate(run.Distributed.WorldSize);
+        CheckDistributedSetup(loader, run.Distributed);
         _accum = _opt.AccumulationSteps(run.Distributed.WorldSize);
         _peakLr = _opt.PeakLr(run.Distributed.WorldSize);
         if (loader.BatchesPerEpoch < _accum)
@@ -96,22 +110,24 @@ public sealed class Trainer
 
     public TrainResult Run()
     {
-        bool main = _run.Distributed.IsMain;
+        var dist = _run.Distributed;
+        bool main = dist.IsMain;
         using var log = main ? new RunLog(_run.OutDir, _run.TensorBoard) : null;
         int startEpoch = 0, startBatch = 0;
         long optimizerSteps = 0;
         string? lastCheckpoint = null;
-        if (_run.Resume && CheckpointFiles.Newest(_run.OutDir, _run.Log) is { } resumeFrom)
+        var resumed = !_run.Resume ? null : dist.WorldSize == 1 ? RestoreLocal() : RestoreShared();
+        if (resumed is { } r)
         {
-            (startEpoch, startBatch, optimizerSteps) = Restore(resumeFrom.Checkpoint);
-            resumeFrom.Checkpoint.Dispose();
-            lastCheckpoint = resumeFrom.Path;
-            _run.Log?.Invoke($"resumed from {resumeFrom.Path}: epoch {startEpoch}, batch {startBatch}");
+            (startEpoch, startBatch, optimizerSteps, lastCheckpoint) = r;
+            if (main) _run.Log?.Invoke($"resumed from {lastCheckpoint}: epoch {startEpoch}, batch {startBatch}");
         }
         else
         {
-            // Every rank starts from rank 0's weights.
-            _run.Distributed.Broadcast(_task.Model.state_dict().Values.ToArray());
+            // Every rank starts from rank 0's weights; each draws its own random numbers (drop path,
+            // masks) from then on, as MAE seeds seed + rank. Rank 0 keeps one process's stream.
+            dist.Broadcast(_task.Model.state_dict().Values.ToArray());
+            if (dist.Rank > 0) manual_seed(_opt.Seed + dist.Rank);
         }
 
         int batchesPerEpoch = _loader.BatchesPerEpoch;
@@ -167,22 +183,28 @@ public sealed class Trainer
                         OptimizerStep();
                         optimizerSteps++;
                     }
-                    imagesSeen += batch.Count;
-                    if (main && (batchIndex % _opt.LogEverySteps == 0 || batchIndex == batchesPerEpoch - 1))
+                    // Every rank sees the same number of batches: images/s over all of them is this rank's times the world size.
+                    imagesSeen += batch.Count * dist.WorldSize;
+                    if (batchIndex % _opt.LogEverySteps == 0 || batchIndex == batchesPerEpoch - 1)
                     {
-                        var fields = new Dictionary<string, object>
+                        var meanOverRanks = dist.AverageScalars(packed);   // collective: every rank logs at the same batches
+                        if (main)
                         {
-                            ["kind"] = _task.Kind, ["epoch"] = epoch, ["batch"] = batchIndex, ["lr"] = CurrentLr(),
-                            ["images_per_s"] = imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds),
-                        };
-                        fields["loss"] = packed[0];
-                        for (int i = 0; i < names.Length; i++) fields["loss_" + names[i]] = packed[i + 1];
-                        log!.Write("train", (long)epoch * batchesPerEpoch + batchIndex, fields);
+                            var fields = new Dictionary<string, object>
+                            {
+                                ["kind"] = _task.Kind, ["epoch"] = epoch, ["batch"] = batchIndex, ["lr"] = CurrentLr(),
+                                ["images_per_s"] = imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds),
+                            };
+                            fields["loss"] = meanOverRanks[0];
+                            for (int i = 0; i < names.Length; i++) fields["loss_" + names[i]] = meanOverRanks[i + 1];
+                            log!.Write("train", (long)epoch * batchesPerEpoch + batchIndex, fields);
+                        }
                     }
                     _run.Progress?.Report(new TrainProgress(epoch, _opt.Epochs, batchIndex + 1, batchesPerEpoch, CurrentLr(),
                         sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, counted)), imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds)));
                 }
-                if (_run.Stop.IsCancellationRequested && (batchIndex + 1) % _accum == 0 && batchIndex + 1 < batchesPerEpoch)
+                // A stop seen by any rank stops all of them at the same optimizer step.
+                if ((batchIndex + 1) % _accum == 0 && batchIndex + 1 < batchesPerEpoch && dist.Any(_run.Stop.IsCancellationRequested))
                 {
                     interrupted = true;
                     lastCheckpoint = SaveCheckpoint(epoch, batchIndex + 1, optimizerSteps) ?? lastCheckpoint;
@@ -202,7 +224,7 @@ public sealed class Trainer
             startBatch = 0;
             epochsThisRun++;
             bool last = epoch + 1 == _opt.Epochs;
-            bool stopNow = _run.Stop.IsCancellationRequested || (_run.StopAfterEpochs is { } n && epochsThisRun >= n);
+            bool stopNow = dist.Any(_run.Stop.IsCancellationRequested) || (_run.StopAfterEpochs is { } n && epochsThisRun >= n);
             if (last || stopNow || (epoch + 1) % _opt.CheckpointEveryEpochs == 0)
                 lastCheckpoint = SaveCheckpoint(epoch + 1, 0, optimizerSteps) ?? lastCheckpoint;
             _run.EpochEnd?.Invoke(new EpochEnd(epoch, last, log));
@@ -230,10 +252,15 @@ public sealed class Trainer
 
     private double CurrentLr() => _optimizer.ParamGroups.First().LearningRate / _groups[0].LrScale;
 
-    /// <summary>Writes checkpoint-EEEE[-BBBBBB].ckpt atomically on the main process; returns its path.</summary>
+    /// <summary>Writes checkpoint-EEEE[-BBBBBB].ckpt atomically on the main process; returns its path. Every rank calls it (RNG states are gathered).</summary>
     private string? SaveCheckpoint(int epoch, int batch, long optimizerSteps)
     {
-        if (!_run.Distributed.IsMain) return null;
+        var rng = CaptureRng();
+        if (!_run.Distributed.IsMain)
+        {
+            foreach (var t in rng.Tensors.Values) t.Dispose();
+            return null;
+        }
         using var optimizerBytes = new MemoryStream();
         using (var w = new BinaryWriter(optimizerBytes, System.Text.Encoding.UTF8, leaveOpen: true))
             _optimizer.save_state_dict(w);
@@ -246,9 +273,13 @@ public sealed class Trainer
             },
             [TrainingCheckpoint.SchedulerSection] = new()
             {
-                Json = JsonSerializer.Serialize(new { optimizer_steps = optimizerSteps, accumulation = _accum, peak_lr = _peakLr, batches_per_epoch = _loader.BatchesPerEpoch }),
+                Json = JsonSerializer.Serialize(new
+                {
+                    optimizer_steps = optimizerSteps, accumulation = _accum, peak_lr = _peakLr, batches_per_epoch = _loader.BatchesPerEpoch,
+                    world_size = _run.Distributed.WorldSize, batch_size = _opt.BatchSize,
+                }),
             },
-            [TrainingCheckpoint.RngSection] = TrainingCheckpoint.CaptureTorchRng(),
+            [TrainingCheckpoint.RngSection] = rng,
         };
         if (_task.SaveState() is { } extra) sections["task"] = extra;
         using var ckpt = new TrainingCheckpoint
@@ -262,16 +293,23 @@ public sealed class Trainer
         };
         string path = CheckpointFiles.PathFor(_run.OutDir, epoch, batch);
         ckpt.Save(path);
-        // The model's own tensors belong to the model: keep them out of the checkpoint's Dispose.
+        // The model's own tensors belong to the model, the task state's to the task (CompRess's live
+        // queue): keep them out of the checkpoint's Dispose.
         ckpt.Model.Clear();
+        if (sections.TryGetValue("task", out var taskSection)) taskSection.Tensors.Clear();
         CheckpointFiles.Prune(_run.OutDir, _run.KeepCheckpoints, keep: path);
         _run.Log?.Invoke($"checkpoint written: {path}");
         return path;
     }
 
-    /// <summary>Loads model, optimizer, RNG and task state; returns where to continue.</summary>
-    private (int Epoch, int Batch, long OptimizerSteps) Restore(TrainingCheckpoint ckpt)
+    /// <summary>Where a resumed run continues, in this run's batches.</summary>
+    private readonly record struct ResumePoint(int Epoch, int Batch, long OptimizerSteps, string Path);
+
+    /// <summary>One process: loads model, optimizer, RNG and task state from the newest checkpoint; null when there is none.</summary>
+    private ResumePoint? RestoreLocal()
     {
+        if (CheckpointFiles.Newest(_run.OutDir, _run.Log) is not { } found) return null;
+        using var ckpt = found.Checkpoint;
         StateDictLoader.Load(_task.Model, ckpt.Model);
         var opt = ckpt.Section(TrainingCheckpoint.OptimizerSection)
             ?? throw new CheckpointFormatException("the checkpoint has no optimizer state; it cannot be resumed (start a new run).");
@@ -279,16 +317,156 @@ public sealed class Trainer
         using (var r = new BinaryReader(new MemoryStream(bytes))) _optimizer.load_state_dict(r);
         if (ckpt.Section(TrainingCheckpoint.RngSection) is { } rng) TrainingCheckpoint.RestoreTorchRng(rng);
         if (ckpt.Section("task") is { } taskState) _task.LoadState(taskState);
+        var position = SavedPosition(ckpt);
+        return new ResumePoint(ckpt.Epoch, LocalBatch(position), position.OptimizerSteps, found.Path);
+    }
+
+    /// <summary>
+    /// Several ranks: rank 0 reads the newest checkpoint and sends its state to the others (model,
+    /// optimizer, task, each rank's RNG state), so only rank 0 needs the run folder. All ranks call it.
+    /// </summary>
+    private ResumePoint? RestoreShared()
+    {
+        var dist = _run.Distributed;
+        var found = dist.IsMain ? CheckpointFiles.Newest(_run.OutDir, _run.Log) : null;
+        using var ckpt = found?.Checkpoint;
+        // (found, epoch, step, optimizer steps, saved world size, saved batch size, saved accumulation)
+        var position = ckpt is null ? default : SavedPosition(ckpt);
+        using var header = tensor(new long[] { ckpt is null ? 0 : 1, ckpt?.Epoch ?? 0, ckpt?.Step ?? 0, position.OptimizerSteps, position.WorldSize, position.BatchSize, position.Accumulation });
+        dist.Broadcast(new[] { header });
+        var h = header.data<long>().ToArray();
+        if (h[0] == 0) return null;
+        var saved = new SavedPositionInfo(h[2], h[3], (int)h[4], (int)h[5], (int)h[6]);
+        int localBatch = LocalBatch(saved);   // same arithmetic on every rank: all agree or all throw
+
+        byte[]? optimizerBytes = null;
+        if (ckpt is not null)
+        {
+            StateDictLoader.Load(_task.Model, ckpt.Model);
+            var opt = ckpt.Section(TrainingCheckpoint.OptimizerSection)
+                ?? throw new CheckpointFormatException("the checkpoint has no optimizer state; it cannot be resumed (start a new run).");
+            optimizerBytes = opt.Tensors["torchsharp_state"].data<byte>().ToArray();
+            if (ckpt.Section("task") is { } taskState) _task.LoadState(taskState);
+        }
+        dist.Broadcast(_task.Model.state_dict().Values.ToArray());
+        optimizerBytes = Collectives.BroadcastBytes(dist, optimizerBytes);
+        using (var r = new BinaryReader(new MemoryStream(optimizerBytes))) _optimizer.load_state_dict(r);
+        ShareTaskState();
+        ShareRng(ckpt?.Section(TrainingCheckpoint.RngSection));
+        return new ResumePoint((int)h[1], localBatch, saved.OptimizerSteps, found?.Path ?? "rank 0's checkpoint");
+    }
+
+    /// <summary>Rank 0's task state (e.g. CompRess's queue) to every rank, through the task's own SaveState/LoadState.</summary>
+    private void ShareTaskState()
+    {
+        var dist = _run.Distributed;
+        var section = _task.SaveState();
+        if (section is null) return;
+        var names = section.Tensors.Keys.Order(StringComparer.Ordinal).ToArray();
+        dist.Broadcast(names.Select(n => section.Tensors[n]).ToArray());
+        string json = System.Text.Encoding.UTF8.GetString(Collectives.BroadcastBytes(dist, dist.IsMain ? System.Text.Encoding.UTF8.GetBytes(section.Json) : null));
+        // The section's tensors belong to the task (CompRess hands out its live queue): updated in place, never disposed here.
+        if (!dist.IsMain) _task.LoadState(new CheckpointSection { Json = json, Tensors = section.Tensors });
+    }
+
+    /// <summary>Rank r continues rank r's saved random stream; ranks the checkpoint did not have start from seed + rank.</summary>
+    private void ShareRng(CheckpointSection? rng)
+    {
+        var dist = _run.Distributed;
+        Tensor? states = null;
+        try
+        {
+            if (rng is not null && rng.Tensors.TryGetValue(TorchCpuRng, out var first))
+            {
+                var rows = new List<Tensor> { first };
+                for (int r = 1; rng.Tensors.TryGetValue(RankRngKey(r), out var t); r++) rows.Add(t);
+                states = stack(rows);                                                  // (saved ranks, state bytes)
+            }
+            using var shape = tensor(new long[] { states?.shape[0] ?? 0, states?.shape[1] ?? 0 });
+            dist.Broadcast(new[] { shape });
+            var s = shape.data<long>().ToArray();
+            if (s[0] == 0)
+            {
+                manual_seed(_opt.Seed + dist.Rank);
+                return;
+            }
+            states ??= empty(new[] { s[0], s[1] }, ScalarType.Byte);
+            dist.Broadcast(new[] { states });
+            if (dist.Rank < s[0])
+            {
+                using var mine = states[dist.Rank].clone();
+                random.set_rng_state(mine);
+            }
+            else manual_seed(_opt.Seed + dist.Rank);
+        }
+        finally { states?.Dispose(); }
+    }
+
+    private const string TorchCpuRng = "torch_cpu";
+    private static string RankRngKey(int rank) => $"torch_cpu_rank{rank}";
+
+    /// <summary>This rank's generator state, with every other rank's beside it on rank 0 ("torch_cpu" is rank 0's, as in one process).</summary>
+    private CheckpointSection CaptureRng()
+    {
+        var section = TrainingCheckpoint.CaptureTorchRng();
+        var dist = _run.Distributed;
+        if (dist.WorldSize == 1) return section;
+        using var all = dist.AllGather(section.Tensors[TorchCpuRng]);                 // (W, state bytes)
+        if (dist.IsMain)
+            for (int r = 1; r < dist.WorldSize; r++)
+            {
+                using var row = all[r];
+                section.Tensors[RankRngKey(r)] = row.clone();
+            }
+        return section;
+    }
+
+    private readonly record struct SavedPositionInfo(long Step, long OptimizerSteps, int WorldSize, int BatchSize, int Accumulation);
+
+    private SavedPositionInfo SavedPosition(TrainingCheckpoint ckpt)
+    {
         long steps = 0;
+        int world = _run.Distributed.WorldSize, batch = _opt.BatchSize, accum = _accum;
         if (ckpt.Section(TrainingCheckpoint.SchedulerSection) is { } sched)
         {
             using var doc = JsonDocument.Parse(sched.Json);
-            steps = doc.RootElement.GetProperty("optimizer_steps").GetInt64();
-            int savedAccum = doc.RootElement.GetProperty("accumulation").GetInt32();
-            if (ckpt.Step % _accum != 0)
-                throw new CheckpointFormatException(
-                    $"the checkpoint stopped at batch {ckpt.Step} of an accumulation window of {savedAccum}; with {_accum} steps now it cannot continue exactly. Resume with the same --batch-size and --effective-batch.");
+            var root = doc.RootElement;
+            steps = root.GetProperty("optimizer_steps").GetInt64();
+            accum = root.GetProperty("accumulation").GetInt32();
+            // Checkpoints from before data parallelism carry neither: they were single-process runs of this batch size.
+            if (root.TryGetProperty("world_size", out var w)) world = w.GetInt32();
+            if (root.TryGetProperty("batch_size", out var b)) batch = b.GetInt32();
         }
-        return (ckpt.Epoch, (int)ckpt.Step, steps);
+        return new SavedPositionInfo(ckpt.Step, steps, world, batch, accum);
+    }
+
+    /// <summary>
+    /// The saved batch index in this run's batches: the first Step x batch x world images of the
+    /// epoch's shuffled order are done whatever the number of ranks (rank r reads positions r, r + W, ...),
+    /// so the run continues at the same image when that count is a whole number of this run's
+    /// optimizer steps.
+    /// </summary>
+    private int LocalBatch(SavedPositionInfo saved)
+    {
+        if (saved.Step == 0) return 0;
+        long images = saved.Step * saved.BatchSize * saved.WorldSize;
+        long perBatch = (long)_opt.BatchSize * _run.Distributed.WorldSize;
+        if (images % perBatch != 0 || (images / perBatch) % _accum != 0)
+            throw new CheckpointFormatException(
+                $"the checkpoint stopped {images} images into an epoch ({saved.Step} batches of {saved.BatchSize} x {saved.WorldSize} process(es), accumulation {saved.Accumulation}); "
+                + $"with batch {_opt.BatchSize} x {_run.Distributed.WorldSize} process(es) and {_accum} accumulation steps that is not a whole optimizer step. "
+                + "Resume with the same --batch-size, --effective-batch and number of processes, or from an end-of-epoch checkpoint.");
+        return (int)(images / perBatch);
+    }
+
+    /// <summary>The loader must read this rank's shard; under mpirun the run must not be a single-process one.</summary>
+    private static void CheckDistributedSetup(DataLoader loader, IDistributedContext dist)
+    {
+        if (loader.Options.WorldSize != dist.WorldSize || loader.Options.Rank != dist.Rank)
+            throw new ArgumentException(
+                $"the data loader reads shard {loader.Options.Rank} of {loader.Options.WorldSize} but the trainer runs as rank {dist.Rank} of {dist.WorldSize}: build the loader from the same distributed context (TrainingData.Loader(..., dist, ...)).");
+        if (dist.WorldSize == 1 && DistributedContext.LaunchWorldSize > 1)
+            throw new ArgumentException(
+                $"mpirun started {DistributedContext.LaunchWorldSize} processes but this run was given a single-process context: pass DistributedContext.FromEnvironment() (or leave TrainerRun.Distributed at its default).");
     }
 }

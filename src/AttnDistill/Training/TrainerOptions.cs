@@ -38,21 +38,25 @@ public sealed record TrainerOptions
     public double PeakLr(int worldSize) =>
         Lr ?? LrSchedule.ScaledLr(BaseLr, EffectiveBatch > 0 ? EffectiveBatch : BatchSize * worldSize);
 
-    /// <summary>One-line errors naming the setting, before any heavy work.</summary>
+    /// <summary>One-line errors naming the setting (by its CLI flag), before any heavy work.</summary>
     public TrainerOptions Validate(int worldSize = 1)
     {
-        if (Epochs <= 0) throw new ArgumentException($"epochs must be positive, got {Epochs}.");
-        if (WarmupEpochs < 0) throw new ArgumentException($"warmup epochs must be >= 0, got {WarmupEpochs}.");
-        if (BatchSize <= 0) throw new ArgumentException($"batch size must be positive, got {BatchSize}.");
-        if (BaseLr <= 0 || double.IsNaN(BaseLr)) throw new ArgumentException($"base lr must be positive, got {BaseLr}: the paper uses 1.5e-4.");
-        if (Lr is { } lr && (lr <= 0 || double.IsNaN(lr))) throw new ArgumentException($"lr must be positive, got {lr}.");
-        if (MinLr < 0) throw new ArgumentException($"min lr must be >= 0, got {MinLr}.");
-        if (WeightDecay < 0) throw new ArgumentException($"weight decay must be >= 0, got {WeightDecay}.");
-        if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new ArgumentException("AdamW betas must be in [0, 1).");
-        if (ClipGrad < 0) throw new ArgumentException($"clip grad must be >= 0 (0 disables it), got {ClipGrad}.");
-        if (CheckpointEveryEpochs <= 0) throw new ArgumentException($"checkpoint interval must be positive, got {CheckpointEveryEpochs}.");
-        if (LogEverySteps <= 0) throw new ArgumentException($"log interval must be positive, got {LogEverySteps}.");
+        if (Epochs <= 0) throw new ArgumentException($"--epochs must be positive, got {Epochs}.");
+        if (!(WarmupEpochs >= 0) || !double.IsFinite(WarmupEpochs)) throw new ArgumentException($"--warmup-epochs must be >= 0, got {WarmupEpochs}.");
+        if (BatchSize <= 0) throw new ArgumentException($"--batch-size must be positive, got {BatchSize}.");
+        if (EffectiveBatch < 0) throw new ArgumentException($"--effective-batch must be >= 0 (0 = no accumulation), got {EffectiveBatch}.");
+        if (!(BaseLr > 0) || !double.IsFinite(BaseLr)) throw new ArgumentException($"--blr (base lr) must be positive, got {BaseLr}: the paper uses 1.5e-4.");
+        if (Lr is { } lr && (!(lr > 0) || !double.IsFinite(lr))) throw new ArgumentException($"--lr must be positive, got {lr}.");
+        if (!(MinLr >= 0) || !double.IsFinite(MinLr)) throw new ArgumentException($"--min-lr must be >= 0, got {MinLr}.");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay)) throw new ArgumentException($"--weight-decay must be >= 0, got {WeightDecay}.");
+        if (!(Beta1 is >= 0 and < 1) || !(Beta2 is >= 0 and < 1)) throw new ArgumentException($"AdamW betas must be in [0, 1), got ({Beta1}, {Beta2}).");
+        if (!(ClipGrad >= 0)) throw new ArgumentException($"--clip-grad must be >= 0 (0 disables it), got {ClipGrad}.");
+        if (CheckpointEveryEpochs <= 0) throw new ArgumentException($"--checkpoint-every must be positive, got {CheckpointEveryEpochs}.");
+        if (LogEverySteps <= 0) throw new ArgumentException($"--log-every (log interval) must be positive, got {LogEverySteps}.");
+        if (!(MaxSkippedFraction is >= 0 and <= 1)) throw new ArgumentException($"the max skipped fraction of non-finite batches must be in [0, 1], got {MaxSkippedFraction}.");
         AccumulationSteps(worldSize);
+        double peak = PeakLr(worldSize);
+        if (MinLr > peak) throw new ArgumentException($"--min-lr {MinLr} is above the peak lr {peak:G4}: the cosine would rise; lower --min-lr.");
         return this;
     }
 }

@@ -43,7 +43,7 @@ public class DistillJobTests
         string teacher = Teacher(TeacherCfg);
         DistillJobConfig Cfg(DistillLossOptions loss, int proj = 2, VitConfig? student = null) => new()
         {
-            DataRoot = "/nonexistent", TeacherPath = teacher, Student = student ?? StudentCfg, ProjectorLayers = proj, Loss = loss,
+            DataRoot = Path.GetTempPath(), TeacherPath = teacher, Student = student ?? StudentCfg, ProjectorLayers = proj, Loss = loss,
             Trainer = new TrainerOptions(), OutDir = Path.GetTempPath(),
         };
         Assert.Contains("--aggregation", Assert.ThrowsAny<ArgumentException>(() => DistillJob.Prepare(Cfg(new() { Aggregation = AttentionAggregation.None }), null)).Message);
@@ -64,7 +64,7 @@ public class DistillJobTests
             Trainer = new TrainerOptions { Epochs = 4, WarmupEpochs = 1, BatchSize = 32, Lr = 1e-3, LogEverySteps = 10, Seed = 0 },
             OutDir = dir, Workers = 2,
         };
-        var result = DistillJob.Run(cfg with { DataRoot = SliceOfFashionMnist(6400) }, "test: true");
+        var result = DistillJob.Run(cfg with { DataRoot = FashionMnistSlice.Create(6400) }, "test: true");
         Assert.Equal(4, result.Train.EpochsDone);
         var epochs = File.ReadLines(Path.Combine(dir, "log.txt")).Where(l => l.Contains("train_loss")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         double First(string key) => epochs[0].GetProperty(key).GetDouble();
@@ -78,23 +78,5 @@ public class DistillJobTests
         var (back, _) = VitCheckpointLoader.Load(result.BackboneSafetensors);
         using var _ = back;
         Assert.Equal(StudentCfg with { }, back.Config);
-    }
-
-    /// <summary>A folder with the first n Fashion-MNIST training images in IDX form, to keep the test short.</summary>
-    static string SliceOfFashionMnist(int n)
-    {
-        string dir = Directory.CreateTempSubdirectory("fmnist").FullName;
-        foreach (var (name, header, itemBytes) in new[] { ("train-images-idx3-ubyte", 16, 784), ("train-labels-idx1-ubyte", 8, 1) })
-        {
-            using var src = new System.IO.Compression.GZipStream(File.OpenRead(Path.Combine(RealData.FashionMnist, name + ".gz")), System.IO.Compression.CompressionMode.Decompress);
-            var bytes = new byte[header + n * itemBytes];
-            src.ReadExactly(bytes);
-            bytes[4] = (byte)(n >> 24); bytes[5] = (byte)(n >> 16); bytes[6] = (byte)(n >> 8); bytes[7] = (byte)n;
-            File.WriteAllBytes(Path.Combine(dir, name), bytes);
-        }
-        // The test split is required by the format detector; reuse the slice.
-        File.Copy(Path.Combine(dir, "train-images-idx3-ubyte"), Path.Combine(dir, "t10k-images-idx3-ubyte"));
-        File.Copy(Path.Combine(dir, "train-labels-idx1-ubyte"), Path.Combine(dir, "t10k-labels-idx1-ubyte"));
-        return dir;
     }
 }

@@ -1,0 +1,106 @@
+// Soak and long-run checks of issue 11 (reliability), too long for the test suite:
+//   fuzz      [cases=2500] [seed=1]            mutated/truncated checkpoints through every loader
+//   kill      [kills=12] [images=2048] [epochs=6]  SIGKILL/SIGTERM/SIGINT the real CLI, resume, compare weights
+//   long-run  [steps=3000]                     RSS and step time of a small distillation, every 250 steps
+// Run: dotnet run --project bench/soak -c Release -- <verb> [args]   (see bench/soak/README.md)
+using System.Diagnostics;
+using System.Globalization;
+using AttnDistill.Distillation;
+using AttnDistill.Models;
+using AttnDistill.Soak;
+using AttnDistill.Tests.Reliability;
+using AttnDistill.Tests.TestSupport;
+using AttnDistill.Training;
+
+string verb = args.Length > 0 ? args[0] : "";
+int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+string work = Directory.CreateTempSubdirectory("soak-" + verb).FullName;
+Console.WriteLine($"work folder: {work}");
+
+switch (verb)
+{
+    case "fuzz":
+    {
+        int cases = Arg(1, 2500), seed = Arg(2, 1);
+        string fixtures = Path.Combine(AppContext.BaseDirectory, "fixtures");
+        var report = CheckpointFuzzer.Run(CheckpointFuzzer.StandardSeeds(fixtures, CheckpointFuzzer.TrainingCheckpointSeed(work)), cases, seed,
+            Path.Combine(work, "cases"), TimeSpan.FromSeconds(30), Console.WriteLine);
+        Console.WriteLine(report);
+        foreach (string f in report.Failures) Console.WriteLine("FAIL " + f);
+        return report.Failures.Count == 0 ? 0 : 1;
+    }
+    case "kill":
+    {
+        if (!FashionMnistSlice.Available) { Console.WriteLine($"needs Fashion-MNIST at {FashionMnistSlice.Root}"); return 2; }
+        var outcome = new KillHarness(new KillHarness.Settings
+        {
+            CliDll = Path.Combine(AppContext.BaseDirectory, "attndistill.dll"), WorkDir = work,
+            Kills = Arg(1, 12), Images = Arg(2, 2048), Epochs = Arg(3, 6), BatchSize = 32, Signals = 2, MidWriteEvery = 3,
+            Log = Console.WriteLine,
+        }).Run();
+        Console.WriteLine(outcome);
+        foreach (string u in outcome.Unreadable) Console.WriteLine("UNREADABLE " + u);
+        return outcome.FinalWeightsEqual && outcome.Unreadable.Count == 0 ? 0 : 1;
+    }
+    case "long-run":
+        return LongRun.Run(Arg(1, 3000), work);
+    default:
+        Console.WriteLine("verbs: fuzz [cases] [seed] | kill [kills] [images] [epochs] | long-run [steps]");
+        return 2;
+}
+
+namespace AttnDistill.Soak
+{
+    /// <summary>A small distillation for thousands of steps; RSS and step time sampled every 250 steps.</summary>
+    static class LongRun
+    {
+        const int Every = 250, WarmupSteps = 500, Batch = 32, Images = 6400;
+
+        public static int Run(int steps, string work)
+        {
+            if (!FashionMnistSlice.Available) { Console.WriteLine($"needs Fashion-MNIST at {FashionMnistSlice.Root}"); return 2; }
+            int perEpoch = Images / Batch;
+            int epochs = (steps + perEpoch - 1) / perEpoch;
+            var cfg = new DistillJobConfig
+            {
+                DataRoot = FashionMnistSlice.Create(Images, work), TeacherPath = KillHarness.MakeTeacher(work),
+                Student = new VitConfig { ImageSize = 28, PatchSize = 7, EmbedDim = 32, Depth = 2, NumHeads = 2 }, ProjectorLayers = 2,
+                Trainer = new TrainerOptions { Epochs = epochs, WarmupEpochs = 1, BatchSize = Batch, Lr = 1e-3, LogEverySteps = 50, Seed = 0 },
+                OutDir = Path.Combine(work, "run"), Workers = 2,
+            };
+            var rows = new List<(long Step, double RssMiB, double ManagedMiB, double StepMs)>();
+            var watch = Stopwatch.StartNew();
+            double windowStart = 0;
+            long done = 0;
+            var progress = new Sync(p =>
+            {
+                done = p.DoneBatches;
+                if (done % Every != 0) return;
+                double now = watch.Elapsed.TotalMilliseconds;
+                rows.Add((done, CheckpointFuzzer.RssBytes() / 1048576.0, GC.GetTotalMemory(false) / 1048576.0, (now - windowStart) / Every));
+                windowStart = now;
+                Console.WriteLine($"step {done}: RSS {rows[^1].RssMiB:F1} MiB, step {rows[^1].StepMs:F1} ms");
+            });
+            DistillJob.Run(cfg, "long-run", progress: progress);
+            Console.WriteLine();
+            Console.WriteLine($"{done} steps in {watch.Elapsed.TotalMinutes:F1} min (epochs of {perEpoch} steps, a checkpoint after each)");
+            Console.WriteLine("| step | RSS (MiB) | managed heap (MiB) | mean step (ms) over the last 250 |");
+            Console.WriteLine("| ---: | ---: | ---: | ---: |");
+            foreach (var r in rows) Console.WriteLine($"| {r.Step} | {r.RssMiB:F1} | {r.ManagedMiB:F1} | {r.StepMs:F1} |");
+            var after = rows.Where(r => r.Step >= WarmupSteps).ToList();
+            if (after.Count < 2) return 0;
+            double rssGrowth = (after.Max(r => r.RssMiB) - after[0].RssMiB) / after[0].RssMiB;
+            double lastVsFirst = after[^1].RssMiB / after[0].RssMiB - 1;
+            double stepRatio = after.Skip(1).Average(r => r.StepMs) / after[0].StepMs;
+            Console.WriteLine();
+            Console.WriteLine($"after warm-up (step {WarmupSteps}): peak RSS growth {rssGrowth:P1}, last vs first {lastVsFirst:P1}; " +
+                              $"mean step time later / at step {WarmupSteps}: {stepRatio:F2}");
+            return rssGrowth < 0.05 ? 0 : 1;
+        }
+
+        sealed class Sync(Action<TrainProgress> report) : IProgress<TrainProgress>
+        {
+            public void Report(TrainProgress value) => report(value);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using AttnDistill.Checkpoints;
+using AttnDistill.Export;
+
+namespace AttnDistill.Cli.Commands;
+
+/// <summary>`attndistill export`: a checkpoint to a file a deployment stack runs (ONNX) or loads (.pth / .safetensors).</summary>
+public static class ExportCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("export", "Write a backbone checkpoint as ONNX (opset 17: image -> normalized CLS feature, optional attention and head outputs), .pth or .safetensors.");
+        var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names)." };
+        var ckpt = new Option<string>("--checkpoint") { Description = "Backbone: ours (backbone.safetensors/.pth, checkpoint-*.ckpt) or a DINO/MAE/timm checkpoint.", Required = true };
+        var format = new Option<string?>("--format") { Description = "onnx, pth or safetensors (default: from the --out extension)." };
+        format.AcceptOnlyFromAmong(ExportFormats.Names.ToArray());
+        var outFile = new Option<string>("--out") { Description = "Output file, written atomically.", Required = true };
+        var size = new Option<int?>("--image-size") { Description = "Input size of the exported model (default: the checkpoint's; otherwise the position table is resampled as DINO does)." };
+        var attention = new Option<bool>("--attention") { Description = "ONNX: add the output 'attention', the last block's CLS attention row [batch, heads, 1 + N]." };
+        var head = new Option<string?>("--head") { Description = "ONNX: a linear head's state dict (.safetensors/.pth: weight, bias, optional BatchNorm running_mean/var) exported as the output 'logits'." };
+        var quantize = new Option<string>("--quantize") { Description = "ONNX: none, or int8 (dynamic quantization of every Linear layer of the backbone).", DefaultValueFactory = _ => "none" };
+        quantize.AcceptOnlyFromAmong("none", "int8");
+        var key = new Option<string?>("--checkpoint-key") { Description = "Entry of a wrapped checkpoint to export (student, teacher, model, ...); default: the first present." };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads, for checkpoints that carry no config and have a non-standard width." };
+        foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads }) cmd.Options.Add(o);
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, _ =>
+        {
+            string outPath = parsed.GetValue(outFile)!;
+            var request = new ExportRequest
+            {
+                Checkpoint = parsed.GetValue(ckpt)!,
+                Out = outPath,
+                Format = ExportFormats.Resolve(parsed.GetValue(format), outPath),
+                ImageSize = parsed.GetValue(size),
+                CheckpointKey = parsed.GetValue(key),
+                Inference = parsed.GetValue(heads) is int h ? new VitInferenceOptions { NumHeads = h } : null,
+                HeadPath = parsed.GetValue(head),
+                Onnx = new OnnxExportOptions
+                {
+                    IncludeAttention = parsed.GetValue(attention),
+                    Quantization = parsed.GetValue(quantize) == "int8" ? OnnxQuantization.DynamicInt8 : OnnxQuantization.None,
+                },
+            };
+            var result = ExportJob.Run(request, ConsoleReporting.Info);
+            var c = result.Config;
+            ConsoleReporting.Summary("export", new[]
+            {
+                ("file", result.Path),
+                ("format", result.Format.ToString().ToLowerInvariant()),
+                ("size", $"{result.Bytes / 1048576.0:F1} MiB"),
+                ("model", $"ViT depth {c.Depth}, dim {c.EmbedDim}, {c.NumHeads} heads, patch {c.PatchSize}, image {c.ImageSize}"),
+                ("outputs", string.Join("; ", result.Outputs)),
+            });
+            return 0;
+        }));
+        return cmd;
+    }
+}

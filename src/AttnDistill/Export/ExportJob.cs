@@ -1,0 +1,93 @@
+using AttnDistill.Checkpoints;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Export;
+
+/// <summary>
+/// `attndistill export`: a checkpoint in, one deployable file out: ONNX (<see cref="VitOnnxExporter"/>),
+/// or the backbone state dict as .pth / .safetensors (<see cref="BackboneExport"/>). Inputs are
+/// checked before the model is loaded, with messages that name the fix.
+/// </summary>
+public static class ExportJob
+{
+    public static ExportResult Run(ExportRequest request, Action<string>? info = null)
+    {
+        Validate(request);
+        string outPath = Path.GetFullPath(request.Out);
+        EnsureWritable(outPath);
+        // The head file is read first: a wrong one fails before the (larger) checkpoint is loaded.
+        using var head = request.HeadPath is null ? null : ClassifierHeadFile.Read(request.HeadPath);
+        if (head is not null)
+            info?.Invoke($"head: {head.NumClasses} classes from {head.InFeatures} features{(head.HasBatchNorm ? ", BatchNorm (eval) first" : "")}");
+
+        using var noGrad = no_grad();
+        // Loaded at its trained size: another --image-size takes the position table the model itself
+        // uses for that input (DINO's interpolation), so the file equals the model run at that size.
+        var (model, trained) = VitCheckpointLoader.Load(request.Checkpoint, request.Inference, request.CheckpointKey, imageSize: null, info);
+        using (model)
+        {
+            model.eval();
+            var cfg = VitOnnxExporter.ExportedConfig(trained, request.ImageSize);
+            if (cfg.ImageSize != trained.ImageSize)
+                info?.Invoke($"image size {trained.ImageSize} -> {cfg.ImageSize}: position table for a {cfg.GridSize}x{cfg.GridSize} grid");
+            if (request.Format is ExportFormat.Pth or ExportFormat.Safetensors)
+            {
+                var state = VitOnnxExporter.StateDictAt(model, cfg.ImageSize);
+                try
+                {
+                    if (request.Format == ExportFormat.Pth) BackboneExport.SavePth(state, outPath);
+                    else BackboneExport.SaveSafetensors(state, outPath, cfg);
+                }
+                finally
+                {
+                    foreach (var t in state.Values) t.Dispose();
+                }
+                return new ExportResult(outPath, request.Format, new FileInfo(outPath).Length, cfg,
+                    new[] { request.Format == ExportFormat.Pth ? "state dict (torch.save)" : "state dict (safetensors, with config)" });
+            }
+
+            var proto = VitOnnxExporter.Build(model, request.Onnx with { ImageSize = cfg.ImageSize }, head);
+            long bytes = VitOnnxExporter.Save(proto, outPath);
+            var outputs = proto.Graph.Output.Select(o =>
+                $"{o.Name} [{string.Join(", ", o.Type.TensorType.Shape.Dim.Select(d => d.DimParam is { Length: > 0 } p ? p : d.DimValue.ToString()))}]").ToList();
+            return new ExportResult(outPath, request.Format, bytes, cfg, outputs);
+        }
+    }
+
+    static void Validate(ExportRequest r)
+    {
+        if (string.IsNullOrWhiteSpace(r.Checkpoint))
+            throw new ArgumentException("--checkpoint is empty: pass a backbone checkpoint (.safetensors/.pth/.ckpt).");
+        if (!File.Exists(r.Checkpoint))
+            throw new FileNotFoundException(Directory.Exists(r.Checkpoint)
+                ? $"--checkpoint {r.Checkpoint} is a folder: pass a file in it, e.g. {Path.Combine(r.Checkpoint, "backbone.safetensors")}."
+                : $"--checkpoint {r.Checkpoint}: file not found. Pass a backbone checkpoint (backbone.safetensors/.pth of a run, a checkpoint-*.ckpt, or a DINO/MAE/timm .pth).", r.Checkpoint);
+        if (r.Format != ExportFormat.Onnx)
+        {
+            string fmt = r.Format.ToString().ToLowerInvariant();
+            if (r.HeadPath is not null) throw new ArgumentException($"--head is exported only with --format onnx (a {fmt} file holds the backbone's state dict); leave --head out or use --format onnx.");
+            if (r.Onnx.IncludeAttention) throw new ArgumentException($"--attention is an output of the ONNX graph; leave it out for --format {fmt}.");
+            if (r.Onnx.Quantization != OnnxQuantization.None) throw new ArgumentException($"--quantize applies to --format onnx only; leave it out for --format {fmt}.");
+        }
+        if (r.ImageSize is <= 0) throw new ArgumentException($"--image-size must be positive, got {r.ImageSize}.");
+    }
+
+    /// <summary>Fails early, before a model is loaded, when <paramref name="path"/> cannot be written.</summary>
+    public static void EnsureWritable(string path)
+    {
+        if (Directory.Exists(path))
+            throw new IOException($"--out {path} is a folder: give a file name, e.g. {Path.Combine(path, "student.onnx")}.");
+        string probe = AtomicFile.TempPathFor(path);
+        try
+        {
+            string? dir = Path.GetDirectoryName(path);
+            if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+            using (new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None)) { }
+            File.Delete(probe);
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            throw new IOException($"--out {path}: cannot write there ({ex.Message}). Choose a path in a folder you can write to.", ex);
+        }
+    }
+}
