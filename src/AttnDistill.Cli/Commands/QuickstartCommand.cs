@@ -5,6 +5,7 @@ using AttnDistill.Evaluation;
 using AttnDistill.Models;
 using AttnDistill.Pretraining;
 using AttnDistill.Training;
+using AttnDistill.Visualization;
 
 namespace AttnDistill.Cli.Commands;
 
@@ -38,13 +39,28 @@ public static class QuickstartCommand
             var watch = Stopwatch.StartNew();
             ConsoleReporting.Info($"data: {root} ({probe.Count} training images), image size {size}");
 
+            // Each sub-run gets its own config.yaml (what `report` reads to tell the runs apart).
+            string SubRun(string name, string yaml)
+            {
+                string dir = Path.Combine(outRoot, name);
+                Directory.CreateDirectory(dir);
+                File.WriteAllText(Path.Combine(dir, "config.yaml"), $"# attndistill quickstart: {name}\n{yaml}seed: {s}\nepochs: {e}\nimage-size: {size}\n");
+                return dir;
+            }
+            int Stopped(string after)
+            {
+                ConsoleReporting.Info($"stopped after {after}; rerun the quickstart to start again.");
+                return Run.InterruptedExitCode;
+            }
+
             var teacherVit = new VitConfig { ImageSize = size, PatchSize = 4, EmbedDim = 96, Depth = 4, NumHeads = 3, PosEmbed = PosEmbedKind.SinCos };
             var mae = ConsoleReporting.WithTrainingProgress("MAE teacher", p => MaePretrainJob.Run(new MaePretrainJobConfig
             {
                 DataRoot = root, Mae = MaeConfig.For(teacherVit),
                 Trainer = new TrainerOptions { Epochs = e, WarmupEpochs = 1, BatchSize = 128, Lr = 1.5e-3, Seed = s, LogEverySteps = 50 },
-                OutDir = Path.Combine(outRoot, "teacher"),
+                OutDir = SubRun("teacher", "model: vit 4 x 96, 3 heads, patch 4 (MAE, sin-cos PE)\nmask-ratio: 0.75\n"),
             }, "quickstart teacher", progress: p, log: ConsoleReporting.Info, stop: stop));
+            if (stop.IsCancellationRequested) return Stopped("the teacher");
 
             var rows = new List<(string Name, string Checkpoint)> { ("MAE teacher (ViT 4x96, patch 4)", mae.TeacherPath) };
             foreach (var lambda in new[] { 0.0, 0.1 })
@@ -56,8 +72,10 @@ public static class QuickstartCommand
                     DataRoot = root, TeacherPath = mae.TeacherPath, Student = student, ProjectorLayers = 2,
                     Loss = new DistillLossOptions { WeightAttn = lambda, AttnTemperature = 10 },
                     Trainer = new TrainerOptions { Epochs = e, WarmupEpochs = 1, BatchSize = 128, Lr = 1e-3, Seed = s, LogEverySteps = 50 },
-                    OutDir = Path.Combine(outRoot, lambda == 0 ? "student-lambda0" : "student-lambda0.1"),
+                    OutDir = SubRun(lambda == 0 ? "student-lambda0" : "student-lambda0.1",
+                        $"student: vit 4 x 48, 3 heads, patch {studentPatch}\nproj-layers: 2\nweight-attn: {lambda}\nattn-T: 10\naggregation: product\n"),
                 }, $"quickstart student lambda {lambda}", progress: p, log: ConsoleReporting.Info, stop: stop));
+                if (stop.IsCancellationRequested) return Stopped(name);
                 rows.Add((name, result.BackboneSafetensors));
             }
 
@@ -69,11 +87,11 @@ public static class QuickstartCommand
                 string runDir = Path.GetDirectoryName(ckpt)!;
                 var knn = ConsoleReporting.WithStageProgress($"k-NN {name}", p => KnnJob.Run(new KnnJobConfig
                 {
-                    Checkpoint = ckpt, DataRoot = root, ImageSize = size, OutDir = runDir, Ks = new[] { 20 }, FeatureCacheDir = cache,
+                    Checkpoint = ckpt, DataRoot = root, ImageSize = size, OutDir = Path.Combine(runDir, "knn"), Ks = new[] { 20 }, FeatureCacheDir = cache,
                 }, ConsoleReporting.Info, p, stop));
                 var linear = ConsoleReporting.WithStageProgress($"linear probe {name}", p => LinearJob.Run(new LinearJobConfig
                 {
-                    Checkpoint = ckpt, DataRoot = root, ImageSize = size, OutDir = runDir, Augment = false, FeatureCacheDir = cache,
+                    Checkpoint = ckpt, DataRoot = root, ImageSize = size, OutDir = Path.Combine(runDir, "linear"), Augment = false, FeatureCacheDir = cache,
                     Trainer = new TrainerOptions { Epochs = 20, WarmupEpochs = 2, BatchSize = 256, Seed = s }, BaseLrs = new[] { 1.0, 10.0, 100.0 },
                 }, log: ConsoleReporting.Info, progress: p, stop: stop));
                 table.Add((name, $"k-NN (k=20) top-1 {knn[0].Top1:F2} %, linear top-1 {linear.Best.Top1:F2} %"));

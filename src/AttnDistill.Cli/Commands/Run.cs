@@ -91,9 +91,8 @@ public static class Run
         var dist = DistributedContext.FromEnvironment();
         if (dist.IsMain)
         {
-            Directory.CreateDirectory(outDir);
             string probe = Path.Combine(outDir, ".write-test");
-            try { File.WriteAllText(probe, ""); File.Delete(probe); }
+            try { Directory.CreateDirectory(outDir); File.WriteAllText(probe, ""); File.Delete(probe); }
             catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
             {
                 throw new ArgumentException($"--out {outDir} is not writable ({ex.Message}): choose another folder.");
