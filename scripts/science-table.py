@@ -5,10 +5,10 @@ from pathlib import Path
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/science")
 
-def figures(metrics_path):
-    m = json.loads(metrics_path.read_text())
-    knn = next(r["top1"] for r in m["knn"] if r["k"] == 20)
-    return knn, m["linear"]["best"]["top1"]
+def figures(run):
+    knn = json.loads((run / "knn" / "metrics.json").read_text())["knn"]
+    linear = json.loads((run / "linear" / "metrics.json").read_text())["linear"]
+    return next(r["top1"] for r in knn if r["k"] == 20), linear["best"]["top1"]
 
 def fmt(values):
     if len(values) == 1:
@@ -16,15 +16,14 @@ def fmt(values):
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 lines = ["| run | seeds | k-NN top-1 (k 20) | linear top-1 |", "|---|---|---|---|"]
-for name, sub in [("MAE teacher (4 x 96, patch 4)", "teacher/eval"), ("same encoder, random init", "teacher/eval-random-init")]:
-    p = out / sub / "metrics.json"
-    if p.exists():
+for name, sub in [("MAE teacher (4 x 96, patch 4)", "teacher"), ("same encoder, random init", "random-init-encoder")]:
+    p = out / sub
+    if (p / "linear" / "metrics.json").exists():
         k, l = figures(p)
         lines.append(f"| {name} | 1 | {k:.2f} | {l:.2f} |")
 for family in sorted(d for d in out.iterdir() if d.is_dir() and d.name.startswith("table10")):
     for row in sorted(r for r in family.iterdir() if r.is_dir()):
-        runs = sorted(row.glob("seed*/metrics.json"))
-        got = [figures(p) for p in runs if '"linear"' in p.read_text()]
+        got = [figures(p) for p in sorted(row.glob("seed*")) if (p / "linear" / "metrics.json").exists()]
         if not got:
             continue
         lines.append(f"| {family.name} / {row.name} | {len(got)} | {fmt([g[0] for g in got])} | {fmt([g[1] for g in got])} |")

@@ -102,6 +102,16 @@ public static class QuickstartCommand
                 });
             }
             if (Distributed.DistributedContext.LaunchRank == 0) MetricsFile.Merge(Path.Combine(outRoot, "metrics.json"), "quickstart", summary);
+
+            // Figures 9-11 for one test image of every class, then the report (tables and plots).
+            var panels = AttentionPanels.Render(new NamedCheckpoint("MAE teacher", mae.TeacherPath),
+                rows.Skip(1).Select(r => new NamedCheckpoint(r.Name.Contains("lambda 0)") ? "lambda 0" : "AttnDistill", r.Checkpoint)).ToList(),
+                AttentionPanels.PerClass(root, 1), Path.Combine(outRoot, "attention"),
+                new AttentionPanelOptions { Loss = new DistillLossOptions { AttnTemperature = 10 }, ImageSize = size }, ConsoleReporting.Info, stop);
+            var meanKl = Enumerable.Range(0, 2).Select(i => panels.Average(p => p.KlToTeacher[i])).ToArray();
+            var report = RunReport.Write(rows.Select(r => Path.GetDirectoryName(r.Checkpoint)!), Path.Combine(outRoot, "report"), ConsoleReporting.Info);
+            table.Add(("attention KL to teacher (mean)", $"lambda 0: {meanKl[0]:G3}, AttnDistill: {meanKl[1]:G3} ({panels.Count} panels in {Path.Combine(outRoot, "attention")})"));
+            table.Add(("report", report.MarkdownPath));
             table.Add(("wall time", $"{watch.Elapsed.TotalMinutes:F1} min"));
             ConsoleReporting.Summary("quickstart", table);
             return 0;
