@@ -14,7 +14,7 @@ public static class DistributedContext
 {
     /// <summary>mpi (default) or nccl (gradients and broadcasts of CUDA tensors over NCCL; untested).</summary>
     public const string BackendVariable = "ATTNDISTILL_DIST_BACKEND";
-    /// <summary>Flat-buffer bucket size in MB (default 4).</summary>
+    /// <summary>Flat-buffer bucket size in MB (default 25).</summary>
     public const string BucketVariable = "ATTNDISTILL_BUCKET_MB";
 
     private static readonly object Gate = new();

@@ -25,8 +25,12 @@ namespace AttnDistill.Distributed;
 /// </summary>
 public sealed class GradientBuckets : IDisposable
 {
-    /// <summary>4 MB: about 1M float32 per all-reduce (see docs/RESULTS.md, "Data-parallel (MPI)").</summary>
-    public const long DefaultBucketBytes = 4L << 20;
+    /// <summary>
+    /// 25 MB, DDP's default: without overlap with backward every bucket is one more synchronization
+    /// of all ranks, and on a busy machine 1-4 MB buckets measured slower than 25 MB or one bucket
+    /// (docs/RESULTS.md, "Data-parallel (MPI)"). ATTNDISTILL_BUCKET_MB changes it.
+    /// </summary>
+    public const long DefaultBucketBytes = 25L << 20;
 
     private readonly Parameter[] _params;
     private readonly long[] _offsets;
