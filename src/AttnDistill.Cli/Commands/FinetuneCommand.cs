@@ -32,8 +32,7 @@ public static class FinetuneCommand
                 EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed),
                 Resume = parsed.GetValue(trainer.Resume),
             };
-            Run.PrepareOutDir(output, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
-            job = job with { ConfigText = File.ReadAllText(Path.Combine(output, "config.yaml")) };
+            job = job with { ConfigText = Run.PrepareOutDir(output, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!) };
             var result = ConsoleReporting.WithTrainingProgress("finetune", p => FinetuneJob.Run(job, log: ConsoleReporting.Info, progress: p, stop: stop));
             ConsoleReporting.Summary($"fine-tuning ({job.Labels.Describe()} labels)", new[]
             {

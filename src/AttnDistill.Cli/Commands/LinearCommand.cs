@@ -31,8 +31,7 @@ public static class LinearCommand
                 Resume = parsed.GetValue(trainer.Resume),
             };
             if (job.BaseLrs.Count == 0 || job.BaseLrs.Any(b => !(b > 0))) throw new ArgumentException($"--sweep needs positive base lrs, got [{string.Join(", ", job.BaseLrs)}].");
-            Run.PrepareOutDir(output, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
-            job = job with { ConfigText = File.ReadAllText(Path.Combine(output, "config.yaml")) };
+            job = job with { ConfigText = Run.PrepareOutDir(output, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!) };
             var result = job.Augment
                 ? ConsoleReporting.WithTrainingProgress("linear probe", p => LinearJob.Run(job, log: ConsoleReporting.Info, trainProgress: p, stop: stop))
                 : ConsoleReporting.WithStageProgress("linear probe", p => LinearJob.Run(job, log: ConsoleReporting.Info, progress: p, stop: stop));

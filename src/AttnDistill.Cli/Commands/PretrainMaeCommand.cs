@@ -55,9 +55,9 @@ public static class PretrainMaeCommand
                 OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume), PictureEvery = parsed.GetValue(pictureEvery),
             };
             if (job.PictureEvery < 0) throw new ArgumentException($"--picture-every must be >= 0 (0 = no pictures), got {job.PictureEvery}.");
-            Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
+            string configText = Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
             var result = ConsoleReporting.WithTrainingProgress("pretrain-mae",
-                progress => MaePretrainJob.Run(job, File.ReadAllText(Path.Combine(job.OutDir, "config.yaml")), progress: progress, log: ConsoleReporting.Info, stop: stop));
+                progress => MaePretrainJob.Run(job, configText, progress: progress, log: ConsoleReporting.Info, stop: stop));
             ConsoleReporting.Summary("MAE pre-training", new[]
             {
                 ("encoder", Distillation.DistillJob.Describe(mae.Encoder)),
