@@ -28,12 +28,16 @@ evaluate "$TEACHER/teacher-init.safetensors" "$OUT/random-init-encoder"
 # (family recipe, row), most important first: seeds are the outer loop, so a cut-short study
 # still has every comparison at the seeds it reached. Weak student (patch 8) for the aggregation
 # study, patch-4 student for lambda and T.
-RUNS=(
+CORE=(
   "table10-b-aggregation-small features" "table10-b-aggregation-small product"
   "table10-e-lambda-small lambda-0" "table10-e-lambda-small lambda-0.1"
+)
+SWEEPS=(
   "table10-b-aggregation-small max" "table10-b-aggregation-small mean" "table10-b-aggregation-small min"
   "table10-e-temperature-small T-5" "table10-e-temperature-small T-20" "table10-e-lambda-small lambda-0.3"
 )
+RUNS=("${CORE[@]}")
+[ "${CORE_ONLY:-0}" = 1 ] || RUNS+=("${SWEEPS[@]}")
 for seed in $SEEDS; do
   for entry in "${RUNS[@]}"; do
     set -- $entry
