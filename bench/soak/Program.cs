@@ -1,7 +1,7 @@
 // Soak and long-run checks of issue 11 (reliability), too long for the test suite:
 //   fuzz      [cases=2500] [seed=1]            mutated/truncated checkpoints through every loader
 //   kill      [kills=12] [images=2048] [epochs=6]  SIGKILL/SIGTERM/SIGINT the real CLI, resume, compare weights
-//   long-run  [steps=3000]                     RSS and step time of a small distillation, every 250 steps
+//   long-run  [steps=3000] [images=6400] [--trim-samples]  RSS and step time of a small distillation, every 250 steps
 // Run: dotnet run --project bench/soak -c Release -- <verb> [args]   (see bench/soak/README.md)
 using System.Diagnostics;
 using System.Globalization;
@@ -13,7 +13,7 @@ using AttnDistill.Tests.TestSupport;
 using AttnDistill.Training;
 
 string verb = args.Length > 0 ? args[0] : "";
-int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+int Arg(int i, int fallback) => args.Length > i && int.TryParse(args[i], CultureInfo.InvariantCulture, out int v) ? v : fallback;
 string work = Directory.CreateTempSubdirectory("soak-" + verb).FullName;
 Console.WriteLine($"work folder: {work}");
 
@@ -43,7 +43,7 @@ switch (verb)
         return outcome.FinalWeightsEqual && outcome.Unreadable.Count == 0 ? 0 : 1;
     }
     case "long-run":
-        return LongRun.Run(Arg(1, 3000), work);
+        return LongRun.Run(Arg(1, 3000), work, Arg(2, 6400), trimSamples: args.Contains("--trim-samples"));
     default:
         Console.WriteLine("verbs: fuzz [cases] [seed] | kill [kills] [images] [epochs] | long-run [steps]");
         return 2;
@@ -54,10 +54,16 @@ namespace AttnDistill.Soak
     /// <summary>A small distillation for thousands of steps; RSS and step time sampled every 250 steps.</summary>
     static class LongRun
     {
-        const int Every = 250, WarmupSteps = 500, Batch = 32, Images = 6400;
+        const int Every = 250, WarmupSteps = 500, Batch = 32;
 
-        public static int Run(int steps, string work)
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+        static extern int MallocTrim(nuint pad);
+
+        /// <param name="images">Training images: fewer means shorter epochs, so more epoch ends and checkpoints per step.</param>
+        /// <param name="trimSamples">Also measure RSS after GC + malloc_trim at each sample (which itself frees memory, so the raw curve is no longer what users see).</param>
+        public static int Run(int steps, string work, int images, bool trimSamples)
         {
+            int Images = images;
             if (!FashionMnistSlice.Available) { Console.WriteLine($"needs Fashion-MNIST at {FashionMnistSlice.Root}"); return 2; }
             int perEpoch = Images / Batch;
             int epochs = (steps + perEpoch - 1) / perEpoch;
@@ -68,33 +74,49 @@ namespace AttnDistill.Soak
                 Trainer = new TrainerOptions { Epochs = epochs, WarmupEpochs = 1, BatchSize = Batch, Lr = 1e-3, LogEverySteps = 50, Seed = 0 },
                 OutDir = Path.Combine(work, "run"), Workers = 2,
             };
-            var rows = new List<(long Step, double RssMiB, double ManagedMiB, double StepMs)>();
+            var rows = new List<(long Step, double RssMiB, double TrimmedMiB, double ManagedMiB, double StepMs, double CpuMs)>();
             var watch = Stopwatch.StartNew();
-            double windowStart = 0;
+            var self = Process.GetCurrentProcess();
+            double windowStart = 0, cpuStart = self.TotalProcessorTime.TotalMilliseconds;
             long done = 0;
             var progress = new Sync(p =>
             {
                 done = p.DoneBatches;
                 if (done % Every != 0) return;
                 double now = watch.Elapsed.TotalMilliseconds;
-                rows.Add((done, CheckpointFuzzer.RssBytes() / 1048576.0, GC.GetTotalMemory(false) / 1048576.0, (now - windowStart) / Every));
-                windowStart = now;
-                Console.WriteLine($"step {done}: RSS {rows[^1].RssMiB:F1} MiB, step {rows[^1].StepMs:F1} ms");
+                self.Refresh();
+                double cpu = self.TotalProcessorTime.TotalMilliseconds;
+                double rss = CheckpointFuzzer.RssBytes() / 1048576.0, managed = GC.GetTotalMemory(false) / 1048576.0;
+                double trimmed = double.NaN;
+                if (trimSamples)
+                {
+                    // What live objects hold: the allocators' free pages handed back.
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    MallocTrim(0);
+                    trimmed = CheckpointFuzzer.RssBytes() / 1048576.0;
+                }
+                rows.Add((done, rss, trimmed, managed, (now - windowStart) / Every, (cpu - cpuStart) / Every));
+                self.Refresh();
+                windowStart = watch.Elapsed.TotalMilliseconds;
+                cpuStart = self.TotalProcessorTime.TotalMilliseconds;
+                Console.WriteLine($"step {done}: RSS {rss:F1} MiB ({trimmed:F1} after GC + malloc_trim), step {rows[^1].StepMs:F1} ms wall, {rows[^1].CpuMs:F1} ms CPU");
             });
             DistillJob.Run(cfg, "long-run", progress: progress);
             Console.WriteLine();
             Console.WriteLine($"{done} steps in {watch.Elapsed.TotalMinutes:F1} min (epochs of {perEpoch} steps, a checkpoint after each)");
-            Console.WriteLine("| step | RSS (MiB) | managed heap (MiB) | mean step (ms) over the last 250 |");
-            Console.WriteLine("| ---: | ---: | ---: | ---: |");
-            foreach (var r in rows) Console.WriteLine($"| {r.Step} | {r.RssMiB:F1} | {r.ManagedMiB:F1} | {r.StepMs:F1} |");
+            Console.WriteLine("| step | RSS (MiB) | RSS after GC + malloc_trim (MiB) | managed heap (MiB) | wall ms / step (last 250) | CPU ms / step (last 250) |");
+            Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var r in rows) Console.WriteLine($"| {r.Step} | {r.RssMiB:F1} | {r.TrimmedMiB:F1} | {r.ManagedMiB:F1} | {r.StepMs:F1} | {r.CpuMs:F1} |");
             var after = rows.Where(r => r.Step >= WarmupSteps).ToList();
             if (after.Count < 2) return 0;
             double rssGrowth = (after.Max(r => r.RssMiB) - after[0].RssMiB) / after[0].RssMiB;
             double lastVsFirst = after[^1].RssMiB / after[0].RssMiB - 1;
-            double stepRatio = after.Skip(1).Average(r => r.StepMs) / after[0].StepMs;
+            double firstHalf = after.Take(after.Count / 2).Average(r => r.CpuMs), secondHalf = after.Skip(after.Count / 2).Average(r => r.CpuMs);
             Console.WriteLine();
-            Console.WriteLine($"after warm-up (step {WarmupSteps}): peak RSS growth {rssGrowth:P1}, last vs first {lastVsFirst:P1}; " +
-                              $"mean step time later / at step {WarmupSteps}: {stepRatio:F2}");
+            double trimmedGrowth = trimSamples ? (after.Max(r => r.TrimmedMiB) - after[0].TrimmedMiB) / after[0].TrimmedMiB : double.NaN;
+            Console.WriteLine($"after warm-up (step {WarmupSteps}): peak RSS growth {rssGrowth:P1}, last vs first {lastVsFirst:P1}, after trim {trimmedGrowth:P1}; " +
+                              $"CPU ms / step, second half over first half: {secondHalf / firstHalf:F2}; wall ms / step from {after.Min(r => r.StepMs):F0} to {after.Max(r => r.StepMs):F0}");
             return rssGrowth < 0.05 ? 0 : 1;
         }
 

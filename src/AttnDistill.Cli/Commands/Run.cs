@@ -28,6 +28,9 @@ public static class Run
         using var stop = new CancellationTokenSource();
         void OnSignal(PosixSignalContext ctx, int code)
         {
+            // A second signal takes the default action (the process ends at once): checkpoints are
+            // written atomically, so the newest complete one is still there to resume from.
+            if (stop.IsCancellationRequested) return;
             ctx.Cancel = true;                   // do not die: let the trainer finish its step
             InterruptedExitCode = code;
             ConsoleReporting.Info("stopping after this step (a checkpoint will be written)...");

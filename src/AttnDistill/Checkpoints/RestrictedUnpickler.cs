@@ -66,8 +66,7 @@ internal sealed class RestrictedUnpickler
                     if (ReadByte() > 5) throw Corrupt(at, "pickle protocol above 5");
                     break;
                 case 0x95: // FRAME: a length prefix only; the bytes follow inline.
-                    ReadSpan(8, peek: true);
-                    _pos += 8;
+                    ReadSpan(8);
                     break;
                 case (byte)'.': // STOP
                     if (_stack.Count != 1 || _marks.Count != 0) throw Corrupt(at, $"STOP with {_stack.Count} values on the stack");
@@ -261,11 +260,11 @@ internal sealed class RestrictedUnpickler
         return _data[_pos++];
     }
 
-    private ReadOnlySpan<byte> ReadSpan(long n, bool peek = false)
+    private ReadOnlySpan<byte> ReadSpan(long n)
     {
         if (n < 0 || n > _data.Length - _pos) throw Corrupt(_pos, $"a length of {n} bytes runs past the end of the pickle ({_data.Length - _pos} left)");
         var span = _data.AsSpan(_pos, (int)n);
-        if (!peek) _pos += (int)n;
+        _pos += (int)n;
         return span;
     }
 

@@ -151,8 +151,8 @@ public sealed class KillHarness
     {
         // A shell's background job starts with SIGINT ignored, and an ignored signal stays ignored
         // across exec; coreutils' env restores the default so the CLI's own handler can take it.
-        var psi = new ProcessStartInfo(OperatingSystem.IsLinux() ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (OperatingSystem.IsLinux())
+        var psi = new ProcessStartInfo(EnvRestoresSignals.Value ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (EnvRestoresSignals.Value)
         {
             psi.ArgumentList.Add("--default-signal=INT");
             psi.ArgumentList.Add("dotnet");
@@ -162,6 +162,19 @@ public sealed class KillHarness
         psi.Environment["NO_COLOR"] = "1";
         return psi;
     }
+
+    /// <summary>True when env(1) knows --default-signal (GNU coreutils 8.31 and later).</summary>
+    static readonly Lazy<bool> EnvRestoresSignals = new(() =>
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("env", "--default-signal=INT true") { RedirectStandardError = true })!;
+            p.WaitForExit();
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; }
+    });
 
     /// <summary>Starts the CLI with its output drained (and dropped).</summary>
     Process Start(string outDir)
