@@ -52,6 +52,6 @@ public class ScheduleTests
     {
         var ex = Assert.Throws<ArgumentException>(() => new TrainerOptions { BatchSize = 48, EffectiveBatch = 4096 }.Validate());
         Assert.Contains("not a multiple of batch size 48", ex.Message);
-        Assert.Contains("base lr must be positive", Assert.Throws<ArgumentException>(() => new TrainerOptions { BaseLr = -1 }.Validate()).Message);
+        Assert.Contains("--blr (base lr) must be positive", Assert.Throws<ArgumentException>(() => new TrainerOptions { BaseLr = -1 }.Validate()).Message);
     }
 }
