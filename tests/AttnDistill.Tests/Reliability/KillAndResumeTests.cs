@@ -15,7 +15,7 @@ public class KillAndResumeTests(ITestOutputHelper output)
         {
             CliDll = Path.Combine(AppContext.BaseDirectory, "attndistill.dll"),
             WorkDir = Directory.CreateTempSubdirectory("kill").FullName,
-            Images = 512, Epochs = 3, BatchSize = 32, Kills = 3, Signals = 2, MidWriteEvery = 2,
+            Images = 256, Epochs = 3, BatchSize = 32, Kills = 3, Signals = 2, MidWriteEvery = 2,
             Log = output.WriteLine,
         }).Run();
         output.WriteLine(outcome.ToString());

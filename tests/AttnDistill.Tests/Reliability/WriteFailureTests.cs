@@ -63,9 +63,9 @@ public class WriteFailureTests
     }
 
     static DataLoader Loader() =>
-        new(new SyntheticImageDataset(64), TransformPresets.Train(16, 0.5), new DataLoaderOptions { BatchSize = 8, Seed = 3, DropLast = true, Workers = 1 });
+        new(new SyntheticImageDataset(32), TransformPresets.Train(16, 0.5), new DataLoaderOptions { BatchSize = 8, Seed = 3, DropLast = true, Workers = 1 });
 
-    static TrainerOptions Opts => new() { Epochs = 3, WarmupEpochs = 1, BatchSize = 8, Lr = 1e-3, LogEverySteps = 4, Seed = 1 };
+    static TrainerOptions Opts => new() { Epochs = 2, WarmupEpochs = 1, BatchSize = 8, Lr = 1e-3, LogEverySteps = 4, Seed = 1 };
 
     [SkippableFact]
     public void ATrainerWhoseDiskFillsStopsWithTheErrorAndResumesExactlyOnceThereIsRoom()
@@ -82,7 +82,7 @@ public class WriteFailureTests
         Assert.Equal(new[] { Path.Combine(failing, "checkpoint-0001.ckpt") }, CheckpointFiles.List(failing));
         Assert.Empty(Directory.EnumerateFiles(failing, "*.tmp"));
 
-        // Space freed: the run resumes from epoch 1 and ends where the uninterrupted one did.
+        // Space freed: the run resumes after epoch 1 and ends where the uninterrupted one did.
         var b = new ClassifyTask(99);
         new Trainer(b, Loader(), Opts, new TrainerRun { OutDir = failing, TensorBoard = false, Resume = true }).Run();
         var wa = a.Model.state_dict();
