@@ -19,6 +19,7 @@ public static class CliApp
         root.Subcommands.Add(FinetuneCommand.Create());
         root.Subcommands.Add(DataCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 
