@@ -10,7 +10,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var cmd = new Command("bench", "Time the workloads (distillation steps, MAE step, k-NN, feature extraction) in fp32 and bf16 against the fp32/bf16 matmul FLOP/s measured first; prints medians and writes JSON.");
-        var workloads = new Option<string[]>("--workloads") { Description = $"Workloads to run: {string.Join(", ", BenchOptions.AllWorkloads)}.", DefaultValueFactory = _ => BenchOptions.AllWorkloads.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var workloads = new Option<string[]>("--workloads") { Description = $"Workloads to run: {string.Join(", ", BenchOptions.AllWorkloads)} (none: only the matmul bar and --data).", DefaultValueFactory = _ => BenchOptions.AllWorkloads.ToArray(), AllowMultipleArgumentsPerToken = true };
         var repeats = TrainerOptionSet.Positive("--repeats", "Timed runs of every variant (variants alternate).", 5);
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs of every variant first.", DefaultValueFactory = _ => 1 };
         var matmulRepeats = TrainerOptionSet.Positive("--matmul-repeats", "Timed runs of the matmul bar.", 10);
@@ -22,17 +22,20 @@ public static class BenchCommand
         var scale = new Option<string>("--scale") { Description = "paper: the issue's shapes; tiny: seconds-long shapes (smoke test).", DefaultValueFactory = _ => "paper" };
         scale.AcceptOnlyFromAmong("paper", "tiny");
         var json = new Option<string?>("--json") { Description = "Write every timing (with load averages) to this JSON file." };
+        var data = new Option<string[]>("--data") { Description = "Also time our data loader (RandomResizedCrop 224 + flip, --data-workers threads) on these folders' train/ split.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => Array.Empty<string>() };
+        var dataWorkers = new Option<int>("--data-workers") { Description = "Loader threads for --data.", DefaultValueFactory = _ => 2 };
         var seed = new Option<int>("--seed") { Description = "Seed of weights and inputs.", DefaultValueFactory = _ => 0 };
-        foreach (var o in new Option[] { workloads, repeats, warmup, matmulRepeats, noLevers, noMemory, quietLoad, maxWait, threads, scale, json, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { workloads, repeats, warmup, matmulRepeats, noLevers, noMemory, quietLoad, maxWait, threads, scale, json, data, dataWorkers, seed }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             if (parsed.GetValue(threads) is { } n) TorchSharp.torch.set_num_threads(n);
             var options = new BenchOptions
             {
-                Workloads = parsed.GetValue(workloads)!, Repeats = parsed.GetValue(repeats), Warmup = parsed.GetValue(warmup),
+                Workloads = parsed.GetValue(workloads)!.Where(w => w != "none").ToArray(), Repeats = parsed.GetValue(repeats), Warmup = parsed.GetValue(warmup),
                 MatmulRepeats = parsed.GetValue(matmulRepeats), Levers = !parsed.GetValue(noLevers), Memory = !parsed.GetValue(noMemory),
                 QuietLoad = parsed.GetValue(quietLoad), MaxWait = TimeSpan.FromMinutes(parsed.GetValue(maxWait)),
                 Shapes = parsed.GetValue(scale) == "tiny" ? BenchShapes.Tiny : BenchShapes.Paper, Seed = parsed.GetValue(seed),
+                DataRoots = parsed.GetValue(data)!, DataWorkers = parsed.GetValue(dataWorkers),
             }.Validate();
             string command = "attndistill " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
             var report = BenchSuite.Run(options, command, ConsoleReporting.Info, stop);
@@ -61,6 +64,8 @@ public static class BenchCommand
             Console.WriteLine($"| {t.Workload} | {t.Variant} | {t.MedianSeconds:F3} | {t.MinSeconds:F3} | {t.ItemsPerSecond:F1} | {t.Flops / 1e9:F1} | {t.FlopsPerSecond / 1e9:F1} | {row.FractionOfFp32Matmul:P0} | {row.FractionOfBf16Matmul:P0} | {row.FractionOfInterleavedFp32Matmul:P0} | {t.MedianLoad:F2} |");
         }
         Console.WriteLine();
+        foreach (var d in r.Data)
+            Console.WriteLine($"data loader {d.Root}: {d.MedianImagesPerSecond:F0} images/s ({d.Workers} workers, {d.ImageSize} px crops, {d.Images} images timed, load {d.MedianLoad:F2})");
         if (r.Memory is { } m)
             ConsoleReporting.Summary($"peak memory, {m.Workload} {m.Variant}", new[]
             {

@@ -22,6 +22,10 @@ public sealed record BenchOptions
     /// <summary>...but no longer than this.</summary>
     public TimeSpan MaxWait { get; init; } = TimeSpan.FromMinutes(10);
     public BenchShapes Shapes { get; init; } = BenchShapes.Paper;
+    /// <summary>Folders (with train/) whose loader throughput is timed after the workloads.</summary>
+    public IReadOnlyList<string> DataRoots { get; init; } = Array.Empty<string>();
+    /// <summary>Loader threads for the data throughput.</summary>
+    public int DataWorkers { get; init; } = 2;
     public long Seed { get; init; }
 
     public BenchOptions Validate()

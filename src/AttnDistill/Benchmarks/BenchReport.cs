@@ -27,4 +27,5 @@ public sealed record BenchReport
     public required BenchTiming MatmulBf16 { get; init; }
     public required IReadOnlyList<BenchRow> Rows { get; init; }
     public MemoryResult? Memory { get; init; }
+    public IReadOnlyList<DataThroughputRow> Data { get; init; } = Array.Empty<DataThroughputRow>();
 }

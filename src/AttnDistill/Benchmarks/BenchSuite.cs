@@ -55,10 +55,18 @@ public static class BenchSuite
                 GC.Collect();
             }
         }
+        var data = new List<DataThroughputRow>();
+        foreach (var root in options.DataRoots)
+        {
+            WaitForQuiet(options, log, cancel);
+            var row = DataThroughputBench.Measure(root, 224, options.DataWorkers, repeats: 3);
+            log?.Invoke($"data {root}: {row.MedianImagesPerSecond:F0} images/s (load {row.MedianLoad:F2})");
+            data.Add(row);
+        }
         return new BenchReport
         {
             Date = DateTime.Now.ToString("yyyy-MM-dd HH:mm"), Libtorch = __version__, Threads = get_num_threads(),
-            Cores = Environment.ProcessorCount, Command = command, MatmulFp32 = fp32, MatmulBf16 = bf16, Rows = rows, Memory = memory,
+            Cores = Environment.ProcessorCount, Command = command, MatmulFp32 = fp32, MatmulBf16 = bf16, Rows = rows, Memory = memory, Data = data,
         };
     }
 
