@@ -61,7 +61,8 @@ public static class BenchCommand
         foreach (var row in r.Rows)
         {
             var t = row.Timing;
-            Console.WriteLine($"| {t.Workload} | {t.Variant} | {t.MedianSeconds:F3} | {t.MinSeconds:F3} | {t.ItemsPerSecond:F1} | {t.Flops / 1e9:F1} | {t.FlopsPerSecond / 1e9:F1} | {row.FractionOfFp32Matmul:P0} | {row.FractionOfBf16Matmul:P0} | {row.FractionOfInterleavedFp32Matmul:P0} | {t.MedianLoad:F2} |");
+            string Rate(string s) => t.Flops > 0 ? s : "-";   // overhead cases (optimizer, loss) have no matmul count
+            Console.WriteLine($"| {t.Workload} | {t.Variant} | {t.MedianSeconds:F3} | {t.MinSeconds:F3} | {Rate($"{t.ItemsPerSecond:F1}")} | {Rate($"{t.Flops / 1e9:F1}")} | {Rate($"{t.FlopsPerSecond / 1e9:F1}")} | {Rate($"{row.FractionOfFp32Matmul:P0}")} | {Rate($"{row.FractionOfBf16Matmul:P0}")} | {Rate($"{row.FractionOfInterleavedFp32Matmul:P0}")} | {t.MedianLoad:F2} |");
         }
         Console.WriteLine();
         foreach (var d in r.Data)

@@ -82,6 +82,8 @@ public static class BenchSuite
                     ? new[] { DistillVariant.Fp32, DistillVariant.Bf16, DistillVariant.Fp32ExplicitAttention, DistillVariant.Bf16Teacher }
                     : new[] { DistillVariant.Fp32, DistillVariant.Bf16 };
                 foreach (var v in variants) yield return DistillStepCases.Create(s, shape, v, o.Seed);
+                if (o.Levers && workload == s.Distill224.Id)
+                    foreach (var c in StepOverheadCases.Create(s, shape, o.Seed)) yield return c;
                 break;
             case "mae-224":
                 yield return MaeStepCases.Create(s, bf16: false, o.Seed);
@@ -94,7 +96,11 @@ public static class BenchSuite
             case "features-224":
                 yield return FeatureExtractionCases.Create(s, FeatureVariant.Fp32, o.Seed);
                 yield return FeatureExtractionCases.Create(s, FeatureVariant.Bf16, o.Seed);
-                if (o.Levers) yield return FeatureExtractionCases.Create(s, FeatureVariant.Fp32InferenceMode, o.Seed);
+                if (o.Levers)
+                {
+                    yield return FeatureExtractionCases.Create(s, FeatureVariant.Fp32InferenceMode, o.Seed);
+                    yield return FeatureExtractionCases.Create(s, FeatureVariant.Fp32OneThread, o.Seed);
+                }
                 break;
             default:
                 throw new ArgumentException($"unknown workload '{workload}'.");

@@ -12,6 +12,8 @@ public enum FeatureVariant
     Fp32,
     /// <summary>Lever: the same inside inference_mode.</summary>
     Fp32InferenceMode,
+    /// <summary>Lever: fp32 with one libtorch thread instead of the default (the core count).</summary>
+    Fp32OneThread,
     /// <summary>The backbone cast to bf16 (images stay fp32; features come back as fp32).</summary>
     Bf16,
 }
@@ -23,6 +25,7 @@ public static class FeatureExtractionCases
     {
         FeatureVariant.Fp32 => "fp32",
         FeatureVariant.Fp32InferenceMode => "fp32-inference-mode",
+        FeatureVariant.Fp32OneThread => "fp32-1-thread",
         FeatureVariant.Bf16 => "bf16",
         _ => v.ToString(),
     };
@@ -40,7 +43,16 @@ public static class FeatureExtractionCases
         void Run()
         {
             using var mode = variant == FeatureVariant.Fp32InferenceMode ? inference_mode() : null;
-            using var features = FeatureExtractor.Extract(vit.forward, batches);
+            int threads = get_num_threads();
+            if (variant == FeatureVariant.Fp32OneThread) set_num_threads(1);
+            try
+            {
+                using var features = FeatureExtractor.Extract(vit.forward, batches);
+            }
+            finally
+            {
+                set_num_threads(threads);
+            }
         }
         return new BenchCase("features-224", Name(variant), shapes.FeatureBatch * FlopCount.VitForward(cfg), shapes.FeatureBatch, Run,
             () => { vit.Dispose(); images.Dispose(); labels.Dispose(); });
