@@ -15,11 +15,11 @@ public static class BenchSuite
     public static BenchReport Run(BenchOptions options, string command, Action<string>? log = null, CancellationToken cancel = default)
     {
         options.Validate();
-        s_busy = false;
+        var quiet = new QuietWaiter(options, log, cancel);
         var shapes = options.Shapes;
         log?.Invoke($"libtorch {__version__}, {get_num_threads()} threads");
 
-        WaitForQuiet(options, log, cancel);
+        quiet.Wait();
         var bar = BenchRunner.Measure(new[] { MatmulCases.Create(shapes.MatmulSize, ScalarType.Float32), MatmulCases.Create(shapes.MatmulSize, ScalarType.BFloat16) },
             warmup: 2, options.MatmulRepeats, log, cancel);
         var (fp32, bf16) = (bar[0], bar[1]);
@@ -28,7 +28,7 @@ public static class BenchSuite
         MemoryResult? memory = null;
         if (options.Memory && options.Workloads.Contains(shapes.Distill224.Id))
         {
-            WaitForQuiet(options, log, cancel);
+            quiet.Wait();
             memory = MeasureDistillMemory(shapes, shapes.Distill224, DistillVariant.Fp32, options.Seed);
             log?.Invoke($"memory {memory.Workload}: peak {memory.PeakAboveBaselineBytes / 1e6:F0} MB above baseline, analytic {memory.Analytic.Total / 1e6:F0} MB (x{memory.RatioToAnalytic:F2})");
         }
@@ -36,7 +36,7 @@ public static class BenchSuite
         var rows = new List<BenchRow>();
         foreach (var workload in options.Workloads)
         {
-            WaitForQuiet(options, log, cancel);
+            quiet.Wait();
             log?.Invoke($"{workload}: building");
             var cases = new List<BenchCase>();
             try
@@ -59,7 +59,7 @@ public static class BenchSuite
         var data = new List<DataThroughputRow>();
         foreach (var root in options.DataRoots)
         {
-            WaitForQuiet(options, log, cancel);
+            quiet.Wait();
             var row = DataThroughputBench.Measure(root, 224, options.DataWorkers, repeats: 3);
             log?.Invoke($"data {root}: {row.MedianImagesPerSecond:F0} images/s (load {row.MedianLoad:F2})");
             data.Add(row);
@@ -127,20 +127,23 @@ public static class BenchSuite
     }
 
     /// <summary>
-    /// Waits for a quiet machine before a workload. Once a wait has timed out the machine is taken
-    /// to be busy for the run: later waits are capped at 2 minutes (figures then carry their load).
+    /// Waits for a quiet machine before each workload. Once a wait has timed out the machine is
+    /// taken to be busy for the run: later waits are capped at 2 minutes (figures carry their load).
     /// </summary>
-    static void WaitForQuiet(BenchOptions o, Action<string>? log, CancellationToken cancel)
+    private sealed class QuietWaiter(BenchOptions o, Action<string>? log, CancellationToken cancel)
     {
-        if (o.MaxWait <= TimeSpan.Zero) return;
-        var limit = s_busy ? TimeSpan.FromTicks(Math.Min(o.MaxWait.Ticks, TimeSpan.FromMinutes(2).Ticks)) : o.MaxWait;
-        double load = MachineLoad.WaitForQuiet(o.QuietLoad, limit, log, cancel);
-        if (!(load < o.QuietLoad) && !double.IsNaN(load))
+        private bool _busy;
+
+        public void Wait()
         {
-            s_busy = true;
-            log?.Invoke($"machine still busy (load {load:F2}): measuring anyway; fractions are lower bounds");
+            if (o.MaxWait <= TimeSpan.Zero) return;
+            var limit = _busy && o.MaxWait > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : o.MaxWait;
+            double load = MachineLoad.WaitForQuiet(o.QuietLoad, limit, log, cancel);
+            if (!(load < o.QuietLoad) && !double.IsNaN(load) && !_busy)
+            {
+                _busy = true;
+                log?.Invoke($"machine still busy (load {load:F2}): measuring anyway; fractions are lower bounds");
+            }
         }
     }
-
-    [ThreadStatic] private static bool s_busy;
 }
