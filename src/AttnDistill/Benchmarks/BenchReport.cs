@@ -4,7 +4,9 @@ namespace AttnDistill.Benchmarks;
 /// <param name="FractionOfFp32Matmul">Achieved FLOP/s over the fp32 matmul FLOP/s measured first in the same run.</param>
 /// <param name="FractionOfBf16Matmul">The same over the bf16 matmul FLOP/s.</param>
 /// <param name="FractionOfInterleavedFp32Matmul">Over an fp32 matmul timed in turn with this workload's variants (same load).</param>
-public sealed record BenchRow(BenchTiming Timing, double FractionOfFp32Matmul, double FractionOfBf16Matmul, double FractionOfInterleavedFp32Matmul);
+/// <param name="BestFractionOfInterleavedFp32Matmul">Fastest run over the fastest interleaved matmul: the least disturbed pair on a busy machine.</param>
+public sealed record BenchRow(BenchTiming Timing, double FractionOfFp32Matmul, double FractionOfBf16Matmul, double FractionOfInterleavedFp32Matmul,
+    double BestFractionOfInterleavedFp32Matmul);
 
 /// <summary>Peak resident memory of a training step against its analytic footprint.</summary>
 /// <param name="BaselineBytes">Resident size before the models were built (runtime, libtorch).</param>

@@ -48,7 +48,7 @@ public static class BenchSuite
                 var interleaved = timings.Single(t => t.Variant == BarVariant);
                 foreach (var t in timings)
                     rows.Add(new BenchRow(t, t.FlopsPerSecond / fp32.FlopsPerSecond, t.FlopsPerSecond / bf16.FlopsPerSecond,
-                        t.FlopsPerSecond / interleaved.FlopsPerSecond));
+                        t.FlopsPerSecond / interleaved.FlopsPerSecond, t.Flops / t.MinSeconds / (interleaved.Flops / interleaved.MinSeconds)));
             }
             finally
             {
