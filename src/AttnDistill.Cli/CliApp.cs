@@ -22,6 +22,7 @@ public static class CliApp
         root.Subcommands.Add(QuickstartCommand.Create());
         root.Subcommands.Add(VisualizeCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 

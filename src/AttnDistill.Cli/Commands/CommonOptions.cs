@@ -58,6 +58,16 @@ public sealed class TrainerOptionSet
         LogEverySteps = r.GetValue(LogEvery), Seed = r.GetValue(Seed),
     }).Validate();
 
+    /// <summary>--precision fp32|bf16 of the training commands that support bf16 (distill, pretrain-mae).</summary>
+    public static Option<string> PrecisionOption()
+    {
+        var o = new Option<string>("--precision") { Description = "fp32, or bf16: forward/backward (and a frozen teacher) in bf16 with fp32 master weights (see docs/RESULTS.md, Performance).", DefaultValueFactory = _ => "fp32" };
+        o.AcceptOnlyFromAmong("fp32", "bf16");
+        return o;
+    }
+
+    public static ComputePrecision ReadPrecision(ParseResult r, Option<string> o) => r.GetValue(o) == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+
     public static Option<int> Positive(string name, string description, int defaultValue)
     {
         var o = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue };

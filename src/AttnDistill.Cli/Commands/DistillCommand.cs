@@ -33,8 +33,9 @@ public static class DistillCommand
         var method = new Option<DistillationMethod>("--method") { Description = "attndistill, or compress for the CompRess 1q baseline (Table 10 'CompRes KD').", DefaultValueFactory = _ => DistillationMethod.AttnDistill };
         var queue = new Option<int>("--compress-queue") { Description = "CompRess memory bank size.", DefaultValueFactory = _ => CompressLoss.DefaultQueueSize };
         var tau = new Option<double>("--compress-tau") { Description = "CompRess temperature.", DefaultValueFactory = _ => CompressLoss.DefaultTau };
+        var precision = TrainerOptionSet.PrecisionOption();
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
-        foreach (var o in new Option[] { config, data, teacher, teacherHeads, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau })
+        foreach (var o in new Option[] { config, data, teacher, teacherHeads, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
             cmd.Options.Add(o);
         var trainer = new TrainerOptionSet();
         trainer.AddTo(cmd);
@@ -63,7 +64,7 @@ public static class DistillCommand
                 },
                 Method = parsed.GetValue(method), CompressQueue = parsed.GetValue(queue), CompressTau = parsed.GetValue(tau),
                 Trainer = trainer.Read(parsed), Workers = parsed.GetValue(trainer.Workers),
-                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume),
+                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
             };
             string configText = Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
             var result = ConsoleReporting.WithTrainingProgress("distill",

@@ -10,6 +10,7 @@ public static class PretrainMaeCommand
     public static Command Create()
     {
         var cmd = new Command("pretrain-mae", "Pre-train a masked autoencoder and save its encoder as a teacher (teacher.safetensors, sin-cos PE) that `distill --teacher` loads.");
+        var precision = TrainerOptionSet.PrecisionOption();
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
         var data = new Option<string>("--data") { Description = "Training images: an ImageFolder root (train/<class>/*.jpg), IDX (Fashion-MNIST) or CIFAR binary folder.", Required = true };
         var model = new Option<string>("--model") { Description = "Encoder preset (vit_tiny_patch16, vit_small_patch16, ...; the encoder always uses sin-cos PE).", DefaultValueFactory = _ => "vit_small_patch16" };
@@ -24,7 +25,7 @@ public static class PretrainMaeCommand
         var decHeads = new Option<int?>("--decoder-heads") { Description = "Decoder heads (default 16 / 8 / 4 as above)." };
         var normPix = new Option<bool>("--norm-pix-loss") { Description = "Per-patch normalized pixel targets (MAE's recommended setting).", DefaultValueFactory = _ => true };
         var pictureEvery = new Option<int>("--picture-every") { Description = "Write reconstruction-EEEE.png (original | masked | reconstruction) every N epochs and at the end; 0 = never.", DefaultValueFactory = _ => 10 };
-        foreach (var o in new Option[] { config, data, model, patch, depth, heads, dim, imageSize, maskRatio, decDim, decDepth, decHeads, normPix, pictureEvery })
+        foreach (var o in new Option[] { config, data, model, patch, depth, heads, dim, imageSize, maskRatio, decDim, decDepth, decHeads, normPix, pictureEvery, precision })
             cmd.Options.Add(o);
         var trainer = new TrainerOptionSet();
         trainer.AddTo(cmd);
@@ -52,7 +53,7 @@ public static class PretrainMaeCommand
             var job = new MaePretrainJobConfig
             {
                 DataRoot = parsed.GetValue(data)!, Mae = mae, Trainer = trainer.Read(parsed), Workers = parsed.GetValue(trainer.Workers),
-                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume), PictureEvery = parsed.GetValue(pictureEvery),
+                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume), PictureEvery = parsed.GetValue(pictureEvery), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
             };
             if (job.PictureEvery < 0) throw new ArgumentException($"--picture-every must be >= 0 (0 = no pictures), got {job.PictureEvery}.");
             string configText = Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);

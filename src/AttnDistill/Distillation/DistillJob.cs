@@ -5,6 +5,7 @@ using AttnDistill.Data.Transforms;
 using AttnDistill.Distributed;
 using AttnDistill.Models;
 using AttnDistill.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
@@ -78,7 +79,12 @@ public static class DistillJob
         var (teacher, studentConfig) = Prepare(cfg, log);
         using var _ = teacher;
         var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
-        var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
+        using var bf16Student = cfg.Precision == ComputePrecision.BFloat16
+            ? BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers))
+            : null;
+        if (bf16Student is not null) teacher.to(ScalarType.BFloat16);
+        var distill = new DistillationTask(teacher, bf16Student ?? student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
+        ITrainingTask task = bf16Student is null ? distill : new BFloat16Task(distill, student);
 
         var loader = TrainingData.Loader(cfg.DataRoot, studentConfig.ImageSize, cfg.Trainer, cfg.Workers, dist, log, cfg.CropScaleMin);
         var dataset = loader.Dataset;

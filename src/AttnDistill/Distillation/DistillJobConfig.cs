@@ -22,4 +22,6 @@ public sealed record DistillJobConfig
     public double CropScaleMin { get; init; } = 0.2;
     public required string OutDir { get; init; }
     public bool Resume { get; init; }
+    /// <summary>bf16: the frozen teacher and the student's forward/backward in bf16, fp32 master weights.</summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 }

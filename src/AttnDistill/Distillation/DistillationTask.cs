@@ -56,10 +56,10 @@ public sealed class DistillationTask : ITrainingTask
             // LayerNorm is per token: normalize only the CLS token unless all tokens are compared.
             using var hidden = t.Hidden;
             using var kept = _loss.PatchTokenAlign ? hidden.alias() : hidden.select(1, 0);
-            fT = _teacher.Norm.forward(kept);
-            aT = t.Attention;
+            fT = Float32(_teacher.Norm.forward(kept));
+            aT = t.Attention.Select(Float32).ToArray();
         }
-        var s = _student.Forward(x, request, _loss.WeightByValue, _loss.PatchTokenAlign);
+        var s = Float32(_student.Forward(x, request, _loss.WeightByValue, _loss.PatchTokenAlign));
 
         if (_compress is not null)
         {
@@ -74,6 +74,15 @@ public sealed class DistillationTask : ITrainingTask
         return new StepLoss(parts.Total, new Dictionary<string, Tensor> { ["cls"] = parts.Cls, ["attn"] = parts.Attn },
             () => Describe(s.Feature, fT, s.Attention, aT));
     }
+
+    // A bf16 teacher or student (cast by hand: TorchSharp has no autocast) hands the loss float32
+    // features and maps, as autocast would: the KL of clamped maps and the feature MSE stay in fp32.
+    static Tensor Float32(Tensor t) => t.dtype == ScalarType.Float32 ? t : t.to(ScalarType.Float32);
+
+    static BlockAttention Float32(BlockAttention a) => new(Float32(a.ClsAttention), a.ValueNorms is null ? null : Float32(a.ValueNorms));
+
+    static StudentOutput Float32(StudentOutput o) =>
+        o.Feature.dtype == ScalarType.Float32 ? o : new StudentOutput(Float32(o.Feature), o.Attention.Select(Float32).ToArray());
 
     /// <summary>Min/max of features and maps, for the log line of a skipped batch.</summary>
     private static string Describe(Tensor fS, Tensor fT, IReadOnlyList<BlockAttention> aS, IReadOnlyList<BlockAttention> aT)

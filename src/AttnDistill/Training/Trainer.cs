@@ -153,16 +153,13 @@ public sealed class Trainer
                 {
                     if (batchIndex % _accum == 0)
                         SetLearningRate(LrAt(epoch + (double)batchIndex / batchesPerEpoch));
-                    var loss = _task.Loss(batch);
-                    // One host read per step: the total and its parts together.
-                    var names = loss.Parts.Keys.ToArray();
-                    var packed = stack(new[] { loss.Total.detach() }.Concat(names.Select(n => loss.Parts[n].detach())).ToArray())
-                        .to(float64).cpu().data<double>().ToArray();
+                    var step = ForwardBackward(batch);
+                    var (names, packed) = (step.Names, step.Packed);
                     if (!double.IsFinite(packed[0]))
                     {
                         skipped++;
                         string parts = string.Join(", ", names.Select((n, i) => $"{n}={packed[i + 1]}"));
-                        string diag = loss.Diagnostics?.Invoke() ?? "";
+                        string diag = step.Diagnostics?.Invoke() ?? "";
                         _run.Log?.Invoke($"epoch {epoch} batch {batchIndex}: non-finite loss ({parts}) skipped. {diag}");
                         if (skipped > _opt.MaxSkippedFraction * batchesPerEpoch)
                             throw new TrainingDivergedException(
@@ -170,12 +167,6 @@ public sealed class Trainer
                     }
                     else
                     {
-                        if (_accum == 1) loss.Total.backward();
-                        else
-                        {
-                            using var accum = ((double)_accum).ToScalar();   // held across the call (see KeptScalars)
-                            loss.Total.div(accum).backward();
-                        }
                         counted++;
                         sums["loss"] = sums.GetValueOrDefault("loss") + packed[0];
                         for (int i = 0; i < names.Length; i++) sums[names[i]] = sums.GetValueOrDefault(names[i]) + packed[i + 1];
@@ -239,8 +230,35 @@ public sealed class Trainer
             imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds), interrupted, lastCheckpoint);
     }
 
-    private void OptimizerStep()
+    /// <summary>What one micro-batch gave: [total, parts...] read to the host together, and the part names.</summary>
+    internal sealed record MicroBatch(string[] Names, double[] Packed, Func<string>? Diagnostics);
+
+    /// <summary>
+    /// Loss of one micro-batch, one host read (total and parts together), then backward (scaled
+    /// for accumulation) unless the total is non-finite. Runs inside the caller's dispose scope.
+    /// Internal so the benchmarks time exactly this step.
+    /// </summary>
+    internal MicroBatch ForwardBackward(DataBatch batch)
     {
+        var loss = _task.Loss(batch);
+        var names = loss.Parts.Keys.ToArray();
+        var packed = stack(new[] { loss.Total.detach() }.Concat(names.Select(n => loss.Parts[n].detach())).ToArray())
+            .to(float64).cpu().data<double>().ToArray();
+        if (double.IsFinite(packed[0]))
+        {
+            if (_accum == 1) loss.Total.backward();
+            else
+            {
+                using var accum = ((double)_accum).ToScalar();   // held across the call (see KeptScalars)
+                loss.Total.div(accum).backward();
+            }
+        }
+        return new MicroBatch(names, packed, loss.Diagnostics);
+    }
+
+    internal void OptimizerStep()
+    {
+        _task.BeforeOptimizerStep();
         _run.Distributed.AverageGradients(_trainable);
         if (_opt.ClipGrad > 0) nn.utils.clip_grad_norm_(_trainable, _opt.ClipGrad);
         _optimizer.step();

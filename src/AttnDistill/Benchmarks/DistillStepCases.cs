@@ -1,0 +1,100 @@
+using AttnDistill.Distillation;
+using AttnDistill.Models;
+using AttnDistill.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Benchmarks;
+
+/// <summary>How a distillation step is computed.</summary>
+public enum DistillVariant
+{
+    /// <summary>The product's default: fp32, fused attention (SDPA) with the explicit CLS row.</summary>
+    Fp32,
+    /// <summary>Lever: the whole attention matrix materialized (DINO's path) in teacher and student.</summary>
+    Fp32ExplicitAttention,
+    /// <summary>Lever: the frozen teacher cast to bf16; the student in fp32.</summary>
+    Bf16Teacher,
+    /// <summary>Teacher in bf16, student forward/backward in bf16 with fp32 master weights (<see cref="BFloat16Task"/>).</summary>
+    Bf16,
+}
+
+/// <summary>
+/// One AttnDistill training step (workloads 1 and 2): the real <see cref="DistillationTask"/>
+/// (teacher forward without grad, student with projector, attention loss with product
+/// aggregation) driven by the product's <see cref="Trainer"/> (AdamW). The teacher has random
+/// weights: the step's cost does not depend on them.
+/// </summary>
+public static class DistillStepCases
+{
+    public static string Name(DistillVariant v) => v switch
+    {
+        DistillVariant.Fp32 => "fp32",
+        DistillVariant.Fp32ExplicitAttention => "fp32-explicit-attn",
+        DistillVariant.Bf16Teacher => "bf16-teacher",
+        DistillVariant.Bf16 => "bf16",
+        _ => v.ToString(),
+    };
+
+    public static BenchCase Create(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed = 0)
+    {
+        var build = Build(shapes, shape, variant, seed);
+        double flops = shape.BatchSize * FlopCount.DistillStepPerImage(build.TeacherConfig, build.StudentConfig, shapes.ProjectorLayers);
+        return new BenchCase(shape.Id, Name(variant), flops, shape.BatchSize, () => build.Harness.Step(), build.Dispose);
+    }
+
+    /// <summary>The modules, task and trainer of one variant (also used for the memory and loss-curve runs).</summary>
+    public sealed class Built : IDisposable
+    {
+        public required VitConfig TeacherConfig { get; init; }
+        public required VitConfig StudentConfig { get; init; }
+        public required VisionTransformer Teacher { get; init; }
+        public required DistillStudent Student { get; init; }
+        public DistillStudent? Bf16Copy { get; init; }
+        public required TrainingStepHarness Harness { get; init; }
+
+        public void Dispose()
+        {
+            Harness.Dispose();
+            Teacher.Dispose();
+            Student.Dispose();
+            Bf16Copy?.Dispose();
+        }
+    }
+
+    public static Built Build(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed = 0)
+    {
+        manual_seed(seed);
+        var teacherConfig = shapes.TeacherFor(shape);
+        var studentConfig = shapes.StudentFor(shape);
+        var teacher = new VisionTransformer(teacherConfig);
+        var student = new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers);
+        var loss = new DistillLossOptions();   // the paper's best: lambda 0.1, T 10, product aggregation, last block
+        DistillStudent? copy = null;
+        ITrainingTask task;
+        switch (variant)
+        {
+            case DistillVariant.Fp32:
+                task = new DistillationTask(teacher, student, loss);
+                break;
+            case DistillVariant.Fp32ExplicitAttention:
+                teacher.UseFusedAttention = false;
+                student.Backbone.UseFusedAttention = false;
+                task = new DistillationTask(teacher, student, loss);
+                break;
+            case DistillVariant.Bf16Teacher:
+                teacher.to(ScalarType.BFloat16);
+                task = new DistillationTask(teacher, student, loss);
+                break;
+            case DistillVariant.Bf16:
+                teacher.to(ScalarType.BFloat16);
+                copy = BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers));
+                task = new BFloat16Task(new DistillationTask(teacher, copy, loss), student);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(variant));
+        }
+        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed);
+        return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Bf16Copy = copy, Harness = harness };
+    }
+}

@@ -1,0 +1,44 @@
+using AttnDistill.Data;
+using AttnDistill.Data.Transforms;
+using AttnDistill.Training;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Benchmarks;
+
+/// <summary>
+/// The product's <see cref="Trainer"/> around a task, fed one fixed batch: a step is exactly the
+/// trainer's micro-batch (loss, one host read, backward) and optimizer step (AdamW, zero_grad,
+/// task hooks); only the data loader is left out (it is timed on its own).
+/// </summary>
+public sealed class TrainingStepHarness : IDisposable
+{
+    private readonly Trainer _trainer;
+    private readonly DataBatch _batch;
+
+    public TrainingStepHarness(ITrainingTask task, int batchSize, int imageSize, long seed = 0)
+    {
+        // The trainer wants a loader (it checks batches per epoch against accumulation); it is never iterated.
+        var dataset = new ConstantImageDataset(batchSize, imageSize);
+        var loader = new DataLoader(dataset, TransformPresets.Eval(imageSize), new DataLoaderOptions { BatchSize = batchSize, Workers = 0 });
+        var options = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batchSize, Lr = 1e-4, Seed = (int)seed };
+        _trainer = new Trainer(task, loader, options, new TrainerRun { OutDir = Path.GetTempPath(), TensorBoard = false });
+        var generator = new Generator((ulong)seed);
+        var images = randn(new long[] { batchSize, 3, imageSize, imageSize }, generator: generator);
+        var labels = zeros(batchSize, dtype: ScalarType.Int64);
+        _batch = new DataBatch(0, 0, images, labels, Enumerable.Range(0, batchSize).ToArray());
+        task.Train();
+    }
+
+    public Trainer Trainer => _trainer;
+
+    /// <summary>One training step; returns the loss read by the trainer.</summary>
+    public double Step()
+    {
+        using var scope = NewDisposeScope();
+        var micro = _trainer.ForwardBackward(_batch);
+        _trainer.OptimizerStep();
+        return micro.Packed[0];
+    }
+
+    public void Dispose() => _batch.Dispose();
+}
