@@ -88,6 +88,14 @@ namespace AttnDistill.Soak
                 double cpu = self.TotalProcessorTime.TotalMilliseconds;
                 double rss = CheckpointFuzzer.RssBytes() / 1048576.0, managed = GC.GetTotalMemory(false) / 1048576.0;
                 double trimmed = double.NaN;
+                if (Environment.GetEnvironmentVariable("SOAK_DIAG") is { } diag)
+                {
+                    var info = GC.GetGCMemoryInfo();
+                    Console.WriteLine($"  before: live tensors {TorchSharp.torch.Tensor.TotalCount}, GC count {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}, committed {info.TotalCommittedBytes / 1048576.0:F1} MiB, heap {info.HeapSizeBytes / 1048576.0:F1} MiB, finalization pending {info.FinalizationPendingCount}");
+                    if (diag.Contains("trim")) { MallocTrim(0); Console.WriteLine($"  after trim only: RSS {CheckpointFuzzer.RssBytes() / 1048576.0:F1}"); }
+                    if (diag.Contains("gc")) { GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect(); Console.WriteLine($"  after GC: RSS {CheckpointFuzzer.RssBytes() / 1048576.0:F1}, live tensors {TorchSharp.torch.Tensor.TotalCount}"); }
+                    if (diag.Contains("gc") && diag.Contains("trim")) { MallocTrim(0); Console.WriteLine($"  after GC + trim: RSS {CheckpointFuzzer.RssBytes() / 1048576.0:F1}"); }
+                }
                 if (trimSamples)
                 {
                     // What live objects hold: the allocators' free pages handed back.
@@ -95,6 +103,7 @@ namespace AttnDistill.Soak
                     GC.WaitForPendingFinalizers();
                     MallocTrim(0);
                     trimmed = CheckpointFuzzer.RssBytes() / 1048576.0;
+                    Console.WriteLine($"  live tensors {TorchSharp.torch.Tensor.TotalCount}, GC committed {GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0:F1} MiB");
                 }
                 rows.Add((done, rss, trimmed, managed, (now - windowStart) / Every, (cpu - cpuStart) / Every));
                 self.Refresh();

@@ -76,8 +76,8 @@ public sealed class Trainer
     private readonly IReadOnlyList<Parameter> _trainable;
     private readonly int _accum;
     private readonly double _peakLr;
-    /// <summary>How often the C heap's free pages are returned (see <see cref="NativeHeap"/>).</summary>
-    private const int TrimEveryBatches = 500;
+    /// <summary>How often finalizable native memory and free C-heap pages are released (see <see cref="NativeHeap"/>).</summary>
+    private const int ReleaseEveryBatches = 250;
 
     public Trainer(ITrainingTask task, DataLoader loader, TrainerOptions options, TrainerRun run,
         Func<IReadOnlyList<ParameterGroup>, TrainerOptions, double, OptimizerHelper>? optimizerFactory = null)
@@ -139,6 +139,7 @@ public sealed class Trainer
         long imagesSeen = 0;
         bool interrupted = false;
         int epochsThisRun = 0;
+        long batchesThisRun = 0;
         int epoch = startEpoch;
 
         for (; epoch < _opt.Epochs && !interrupted; epoch++)
@@ -196,7 +197,7 @@ public sealed class Trainer
                     _run.Progress?.Report(new TrainProgress(epoch, _opt.Epochs, batchIndex + 1, batchesPerEpoch, CurrentLr(),
                         sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, counted)), imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds)));
                 }
-                if (batchIndex % TrimEveryBatches == TrimEveryBatches - 1) NativeHeap.Trim();
+                if (++batchesThisRun % ReleaseEveryBatches == 0) NativeHeap.Release();
                 // A stop seen by any rank stops all of them at the same optimizer step.
                 if ((batchIndex + 1) % _accum == 0 && batchIndex + 1 < batchesPerEpoch && dist.Any(_run.Stop.IsCancellationRequested))
                 {
@@ -221,7 +222,7 @@ public sealed class Trainer
             bool stopNow = dist.Any(_run.Stop.IsCancellationRequested) || (_run.StopAfterEpochs is { } n && epochsThisRun >= n);
             if (last || stopNow || (epoch + 1) % _opt.CheckpointEveryEpochs == 0)
                 lastCheckpoint = SaveCheckpoint(epoch + 1, 0, optimizerSteps) ?? lastCheckpoint;
-            NativeHeap.Trim();
+            NativeHeap.Release();
             _run.EpochEnd?.Invoke(new EpochEnd(epoch, last, log));
             if (stopNow && !last) { interrupted = true; epoch++; break; }
         }
