@@ -67,12 +67,10 @@ public static class BenchCommand
         Console.WriteLine();
         foreach (var d in r.Data)
             Console.WriteLine($"data loader {d.Root}: {d.MedianImagesPerSecond:F0} images/s ({d.Workers} workers, {d.ImageSize} px crops, {d.Images} images timed, load {d.MedianLoad:F2})");
-        if (r.Memory is { } m)
-            ConsoleReporting.Summary($"peak memory, {m.Workload} {m.Variant}", new[]
-            {
-                ("peak RSS above baseline", $"{m.PeakAboveBaselineBytes / 1e6:F0} MB (baseline {m.BaselineBytes / 1e6:F0} MB, peak {m.PeakBytes / 1e6:F0} MB)"),
-                ("analytic", $"{m.Analytic.Total / 1e6:F0} MB = params {m.Analytic.Parameters / 1e6:F0} + grads {m.Analytic.Gradients / 1e6:F0} + AdamW {m.Analytic.OptimizerState / 1e6:F0} + activations {m.Analytic.Activations / 1e6:F0} + inputs {m.Analytic.Inputs / 1e6:F0}"),
-                ("ratio", $"{m.RatioToAnalytic:F2} (load {m.Load:F2})"),
-            });
+        foreach (var m in r.Memory)
+            Console.WriteLine($"peak memory {m.Workload} {m.Variant}: {m.PeakAboveBaselineBytes / 1e6:F0} MB above the {m.BaselineBytes / 1e6:F0} MB baseline " +
+                $"(after build {(m.PeakAfterBuildBytes - m.BaselineBytes) / 1e6:F0}, after step 1 {(m.PeakAfterFirstStepBytes - m.BaselineBytes) / 1e6:F0}); " +
+                $"analytic {m.Analytic.Total / 1e6:F0} MB = params {m.Analytic.Parameters / 1e6:F0} + grads {m.Analytic.Gradients / 1e6:F0} + AdamW {m.Analytic.OptimizerState / 1e6:F0} + activations {m.Analytic.Activations / 1e6:F0} + inputs {m.Analytic.Inputs / 1e6:F0}; " +
+                $"ratio {m.RatioToAnalytic:F2} (load {m.Load:F2})");
     }
 }

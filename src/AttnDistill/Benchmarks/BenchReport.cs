@@ -11,7 +11,10 @@ public sealed record BenchRow(BenchTiming Timing, double FractionOfFp32Matmul, d
 /// <summary>Peak resident memory of a training step against its analytic footprint.</summary>
 /// <param name="BaselineBytes">Resident size before the models were built (runtime, libtorch).</param>
 /// <param name="PeakBytes">Peak resident size over build + steps.</param>
-public sealed record MemoryResult(string Workload, string Variant, long BaselineBytes, long PeakBytes, MemoryEstimate Analytic, double Load)
+/// <param name="PeakAfterBuildBytes">Peak after building the models, task and trainer, before any step.</param>
+/// <param name="PeakAfterFirstStepBytes">Peak after the first step (AdamW's moments are allocated there).</param>
+public sealed record MemoryResult(string Workload, string Variant, long BaselineBytes, long PeakBytes, long PeakAfterBuildBytes, long PeakAfterFirstStepBytes,
+    MemoryEstimate Analytic, double Load)
 {
     public long PeakAboveBaselineBytes => PeakBytes - BaselineBytes;
     public double RatioToAnalytic => (double)PeakAboveBaselineBytes / Analytic.Total;
@@ -28,6 +31,6 @@ public sealed record BenchReport
     public required BenchTiming MatmulFp32 { get; init; }
     public required BenchTiming MatmulBf16 { get; init; }
     public required IReadOnlyList<BenchRow> Rows { get; init; }
-    public MemoryResult? Memory { get; init; }
+    public IReadOnlyList<MemoryResult> Memory { get; init; } = Array.Empty<MemoryResult>();
     public IReadOnlyList<DataThroughputRow> Data { get; init; } = Array.Empty<DataThroughputRow>();
 }

@@ -25,12 +25,17 @@ public static class BenchSuite
         var (fp32, bf16) = (bar[0], bar[1]);
         log?.Invoke($"matmul {shapes.MatmulSize}: fp32 {fp32.FlopsPerSecond / 1e9:F1} GFLOP/s, bf16 {bf16.FlopsPerSecond / 1e9:F1} GFLOP/s (load {fp32.MedianLoad:F2})");
 
-        MemoryResult? memory = null;
+        var memory = new List<MemoryResult>();
         if (options.Memory && options.Workloads.Contains(shapes.Distill224.Id))
         {
             quiet.Wait();
-            memory = MeasureDistillMemory(shapes, shapes.Distill224, DistillVariant.Fp32, options.Seed);
-            log?.Invoke($"memory {memory.Workload}: peak {memory.PeakAboveBaselineBytes / 1e6:F0} MB above baseline, analytic {memory.Analytic.Total / 1e6:F0} MB (x{memory.RatioToAnalytic:F2})");
+            var variants = options.Levers ? new[] { DistillVariant.Fp32, DistillVariant.Bf16, DistillVariant.Fp32ExplicitAttention } : new[] { DistillVariant.Fp32 };
+            foreach (var v in variants)
+            {
+                var m = MeasureDistillMemory(shapes, shapes.Distill224, v, options.Seed);
+                log?.Invoke($"memory {m.Workload} {m.Variant}: peak {m.PeakAboveBaselineBytes / 1e6:F0} MB above baseline, analytic {m.Analytic.Total / 1e6:F0} MB (x{m.RatioToAnalytic:F2})");
+                memory.Add(m);
+            }
         }
 
         var rows = new List<BenchRow>();
@@ -117,13 +122,18 @@ public static class BenchSuite
         PeakMemory.ResetPeak();
         double load = MachineLoad.OneMinute();
         using var built = DistillStepCases.Build(shapes, shape, variant, seed);
-        for (int i = 0; i < 3; i++) built.Harness.Step();
+        long afterBuild = PeakMemory.PeakBytes();
+        built.Harness.Step();
+        long afterFirst = PeakMemory.PeakBytes();
+        for (int i = 1; i < 3; i++) built.Harness.Step();
         long peak = PeakMemory.PeakBytes();
         long teacherParams = built.Teacher.parameters().Sum(p => p.numel());
         long studentParams = built.Student.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+        bool bf16 = variant == DistillVariant.Bf16;
         var analytic = MemoryFootprint.DistillStep(built.TeacherConfig, built.StudentConfig, teacherParams, studentParams, shape.BatchSize,
-            variant is DistillVariant.Bf16 or DistillVariant.Bf16Teacher ? 2 : 4);
-        return new MemoryResult(shape.Id, DistillStepCases.Name(variant), baseline, peak, analytic, load);
+            teacherBytesPerValue: bf16 || variant == DistillVariant.Bf16Teacher ? 2 : 4, bf16Student: bf16,
+            explicitAttention: variant == DistillVariant.Fp32ExplicitAttention);
+        return new MemoryResult(shape.Id, DistillStepCases.Name(variant), baseline, peak, afterBuild, afterFirst, analytic, load);
     }
 
     /// <summary>

@@ -26,17 +26,21 @@ public static class MemoryFootprint
     /// </summary>
     public static long SavedFloatsPerTokenAndBlock(VitConfig c) => 9L * c.EmbedDim + 2L * c.MlpHiddenDim;
 
+    /// <param name="bf16Student">The student computes in bf16 (<c>BFloat16Task</c>): activations are 2 bytes, plus a bf16 copy of its weights and gradients.</param>
+    /// <param name="explicitAttention">The attention matrix is materialized: softmax keeps (heads x N) more values per token and block.</param>
     public static MemoryEstimate DistillStep(VitConfig teacher, VitConfig student, long teacherParams, long studentParams, int batch,
-        int teacherBytesPerValue = 4)
+        int teacherBytesPerValue = 4, bool bf16Student = false, bool explicitAttention = false)
     {
         long tokens = 1 + student.NumPatches;
-        long saved = SavedFloatsPerTokenAndBlock(student) * tokens * student.Depth * batch;
+        long perToken = SavedFloatsPerTokenAndBlock(student) + (explicitAttention ? (long)student.NumHeads * tokens : 0);
+        long saved = perToken * tokens * student.Depth * batch;
         long images = (long)batch * student.InChans * student.ImageSize * student.ImageSize;
+        int activationBytes = bf16Student ? 2 : 4;
         return new MemoryEstimate(
-            Parameters: teacherParams * teacherBytesPerValue + studentParams * 4,
-            Gradients: studentParams * 4,
+            Parameters: teacherParams * teacherBytesPerValue + studentParams * (bf16Student ? 4 + 2 : 4),
+            Gradients: studentParams * (bf16Student ? 4 + 2 : 4),
             OptimizerState: 2 * studentParams * 4,
-            Activations: saved * 4,
+            Activations: saved * activationBytes,
             Inputs: images * 4);
     }
 }
