@@ -71,14 +71,24 @@ public sealed class TrainerOptionSet
     public static Option<int> Positive(string name, string description, int defaultValue)
     {
         var o = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
-        o.Validators.Add(r => { if (r.GetValueOrDefault<int>() <= 0) r.AddError($"{name} must be positive, got {r.GetValueOrDefault<int>()}."); });
+        o.Validators.Add(r => { if (TryValue(r, out int v) && v <= 0) r.AddError($"{name} must be positive, got {v}."); });
         return o;
     }
 
     public static Option<double> PositiveDouble(string name, string description, double defaultValue)
     {
         var o = new Option<double>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
-        o.Validators.Add(r => { if (!(r.GetValueOrDefault<double>() > 0)) r.AddError($"{name} must be positive, got {r.GetValueOrDefault<double>()}."); });
+        o.Validators.Add(r => { if (TryValue(r, out double v) && !(v > 0)) r.AddError($"{name} must be positive, got {v}."); });
         return o;
+    }
+
+    /// <summary>
+    /// The option's value, or false when its text does not parse (e.g. `--epochs ten`): the parser
+    /// reports that error itself, and reading the value in a validator would throw instead.
+    /// </summary>
+    static bool TryValue<T>(System.CommandLine.Parsing.OptionResult r, out T value)
+    {
+        try { value = r.GetValueOrDefault<T>(); return true; }
+        catch (InvalidOperationException) { value = default!; return false; }
     }
 }

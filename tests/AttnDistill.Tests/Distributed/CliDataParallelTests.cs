@@ -32,7 +32,7 @@ public class CliDataParallelTests(ITestOutputHelper output)
     static string TwoRanks(string root, string tag, string data, string teacher, bool resume)
     {
         string args = $"\"{Cli}\" distill --data \"{data}\" --teacher \"{teacher}\" --image-size 32 --student-patch 8 --student-dim 32 --student-depth 2 --student-heads 2 "
-            + "--proj-layers 1 --epochs 6 --warmup-epochs 1 --batch-size 16 --lr 1e-3 --workers 1 --log-every 5 --out run" + (resume ? " --resume" : "");
+            + $"--proj-layers 1 --epochs {Epochs} --warmup-epochs 1 --batch-size 16 --lr 1e-3 --workers 1 --log-every 5 --out run" + (resume ? " --resume" : "");
         string Rank(int r)
         {
             string wdir = Path.Combine(root, $"{tag}-rank{r}");
@@ -41,6 +41,12 @@ public class CliDataParallelTests(ITestOutputHelper output)
         }
         return $"{Rank(0)} : {Rank(1)}";
     }
+
+    /// <summary>
+    /// Enough epochs that a run killed at its first checkpoint still has most of its work ahead,
+    /// even on a fast machine where one epoch takes a few tens of milliseconds.
+    /// </summary>
+    const int Epochs = 10;
 
     [SkippableFact]
     public void OnlyRankZeroWritesAndAKilledRunResumesToTheSameStudent()
@@ -56,26 +62,27 @@ public class CliDataParallelTests(ITestOutputHelper output)
         Assert.True(code == 0, log);
         output.WriteLine($"uninterrupted 2-rank run: {watch.Elapsed.TotalSeconds:F1} s");
         string straight = Path.Combine(root, "straight-rank0", "run");
-        foreach (var f in new[] { "config.yaml", "log.txt", "metrics.json", "backbone.pth", "backbone.safetensors", "checkpoint-0006.ckpt" })
+        foreach (var f in new[] { "config.yaml", "log.txt", "metrics.json", "backbone.pth", "backbone.safetensors", $"checkpoint-{Epochs:D4}.ckpt" })
             Assert.True(File.Exists(Path.Combine(straight, f)), $"rank 0 did not write {f}");
         Assert.NotEmpty(Directory.EnumerateFiles(Path.Combine(straight, "tensorboard")));
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(root, "straight-rank1")));   // (c)
         // Logs are rank 0's alone: one epoch line per epoch.
-        Assert.Equal(6, File.ReadLines(Path.Combine(straight, "log.txt")).Count(l => l.Contains("train_loss")));
+        Assert.Equal(Epochs, File.ReadLines(Path.Combine(straight, "log.txt")).Count(l => l.Contains("train_loss")));
 
-        // (d) Kill the job (SIGTERM to mpirun: Open MPI kills every rank) once the first epoch is checkpointed.
+        // (d) Kill the job once the first epoch is checkpointed: SIGKILL to mpirun and every rank at
+        // once, a crash with no chance to stop gracefully. (SIGTERM to mpirun was tried first: Open MPI
+        // forwards it with a delay that outlasts the whole run on a fast machine.)
         string killed = Path.Combine(root, "killed-rank0", "run");
         watch.Restart();
         using (var job = new Mpirun.Job(TwoRanks(root, "killed", data, teacher, resume: false)))
         {
             // (Only the 2 newest checkpoints are kept: wait for any.)
             while (!job.HasExited && CheckpointFiles.List(killed).Count == 0 && watch.Elapsed < timeout) Thread.Sleep(10);
-            job.Terminate();
+            job.KillTree();
             job.Wait(timeout);
             output.WriteLine($"killed after {watch.Elapsed.TotalSeconds:F1} s; checkpoints: {string.Join(", ", CheckpointFiles.List(killed).Select(Path.GetFileName))}");
         }
-        // (The ranks may have had time to stop gracefully, checkpoint and export the partial student, or not.)
-        Assert.False(File.Exists(Path.Combine(killed, "checkpoint-0006.ckpt")), "the run ended before it could be killed: make it longer");
+        Assert.False(File.Exists(Path.Combine(killed, $"checkpoint-{Epochs:D4}.ckpt")), "the run ended before it could be killed: make it longer");
         Assert.NotEmpty(CheckpointFiles.List(killed));
 
         (code, log) = Mpirun.Run(TwoRanks(root, "killed", data, teacher, resume: true), timeout);

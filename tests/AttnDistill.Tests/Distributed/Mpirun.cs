@@ -66,10 +66,11 @@ static class Mpirun
             return _process.ExitCode;
         }
 
-        /// <summary>SIGTERM to mpirun: Open MPI then kills every rank (no graceful stop).</summary>
-        public void Terminate()
+        /// <summary>SIGKILL to mpirun and every rank it started, all at once: a crash, as on a node failure.</summary>
+        public void KillTree()
         {
-            if (!_process.HasExited) Posix.Kill(_process.Id, 15);
+            try { _process.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { }   // already exited
         }
 
         public void Dispose()
@@ -87,9 +88,4 @@ static class Mpirun
         return (code, job.Output);
     }
 
-    static class Posix
-    {
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-        public static extern int Kill(int pid, int signal);
-    }
 }
