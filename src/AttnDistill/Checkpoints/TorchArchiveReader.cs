@@ -112,9 +112,11 @@ public static class TorchArchiveReader
     {
         private readonly Dictionary<string, Tensor> _storages = new(StringComparer.Ordinal);
         private readonly List<Tensor> _made = new();
-        // Bytes that copies of views may take: at most what the archive's storages hold.
-        private long _copyBudget = entries.Where(kv => kv.Key.StartsWith(prefix + "data/", StringComparison.Ordinal))
-            .Sum(kv => Math.Max(0, kv.Value.Length)) + (1 << 20);
+        // Bytes that copies of views may take: at most what the archive's storages can really hold
+        // (declared sizes are capped by what their compressed bytes in this file can inflate to).
+        private long _copyBudget = Math.Min(fileLength * MaxInflateRatio,
+            entries.Where(kv => kv.Key.StartsWith(prefix + "data/", StringComparison.Ordinal))
+                .Sum(kv => Math.Min(Math.Max(0, kv.Value.Length), Math.Clamp(kv.Value.CompressedLength, 0, fileLength) * MaxInflateRatio + 4096))) + (1 << 20);
 
         public object Global(string module, string name) => PickleAllowList.Find(module, name) ?? throw Refused(module, name);
 

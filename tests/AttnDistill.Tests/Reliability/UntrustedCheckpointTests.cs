@@ -106,37 +106,43 @@ public class UntrustedCheckpointTests(ITestOutputHelper output)
         return path;
     }
 
-    /// <summary>Protocol-2 pickle of {'w': _rebuild_tensor_v2(storage('0', numel), 0, size, stride, False, OrderedDict())}.</summary>
-    static byte[] TensorPickle(long numel, long[] size, long[] stride, long offset = 0)
+    /// <summary>
+    /// Protocol-2 pickle of {'w': _rebuild_tensor_v2(storage('0', numel), offset, size, stride, False, OrderedDict())},
+    /// or of w0 ... w{copies-1}, all views of that one storage.
+    /// </summary>
+    static byte[] TensorPickle(long numel, long[] size, long[] stride, long offset = 0, int copies = 0)
     {
         var p = new List<byte> { 0x80, 2, (byte)'}' };
         void Str(string s) { p.Add((byte)'X'); p.AddRange(BitConverter.GetBytes(s.Length)); p.AddRange(Encoding.UTF8.GetBytes(s)); }
         void Long(long v) { p.Add(0x8a); p.Add(8); p.AddRange(BitConverter.GetBytes(v)); }
-        Str("w");
-        p.AddRange(Encoding.ASCII.GetBytes("ctorch._utils\n_rebuild_tensor_v2\n"));
-        p.Add((byte)'(');
-        p.Add((byte)'(');
-        Str("storage");
-        p.AddRange(Encoding.ASCII.GetBytes("ctorch\nFloatStorage\n"));
-        Str("0");
-        Str("cpu");
-        Long(numel);
-        p.Add((byte)'t');
-        p.Add((byte)'Q');
-        Long(offset);
-        p.Add((byte)'(');
-        foreach (long d in size) Long(d);
-        p.Add((byte)'t');
-        p.Add((byte)'(');
-        foreach (long d in stride) Long(d);
-        p.Add((byte)'t');
-        p.Add(0x89);
-        p.AddRange(Encoding.ASCII.GetBytes("ccollections\nOrderedDict\n"));
-        p.Add((byte)')');
-        p.Add((byte)'R');
-        p.Add((byte)'t');
-        p.Add((byte)'R');
-        p.Add((byte)'s');
+        for (int c = 0; c < Math.Max(1, copies); c++)
+        {
+            Str(copies == 0 ? "w" : $"w{c}");
+            p.AddRange(Encoding.ASCII.GetBytes("ctorch._utils\n_rebuild_tensor_v2\n"));
+            p.Add((byte)'(');
+            p.Add((byte)'(');
+            Str("storage");
+            p.AddRange(Encoding.ASCII.GetBytes("ctorch\nFloatStorage\n"));
+            Str("0");
+            Str("cpu");
+            Long(numel);
+            p.Add((byte)'t');
+            p.Add((byte)'Q');
+            Long(offset);
+            p.Add((byte)'(');
+            foreach (long d in size) Long(d);
+            p.Add((byte)'t');
+            p.Add((byte)'(');
+            foreach (long d in stride) Long(d);
+            p.Add((byte)'t');
+            p.Add(0x89);
+            p.AddRange(Encoding.ASCII.GetBytes("ccollections\nOrderedDict\n"));
+            p.Add((byte)')');
+            p.Add((byte)'R');
+            p.Add((byte)'t');
+            p.Add((byte)'R');
+            p.Add((byte)'s');
+        }
         p.Add((byte)'.');
         return p.ToArray();
     }
@@ -165,6 +171,12 @@ public class UntrustedCheckpointTests(ITestOutputHelper output)
         ex = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.ReadPickle(Archive(TensorPickle(6, new long[] { 1L << 30 }, new long[] { 0 }), ("0", data))));
         Assert.Contains("expanded view", ex.Message);
         Assert.True(CheckpointFuzzer.RssBytes() - rss < 64L << 20, "no large allocation happened");
+
+        // Views cost copies: 40 views of almost all of one 512 KiB storage would take 20 MiB from a 0.5 MiB file.
+        var big = new byte[512 << 10];
+        ex = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.ReadPickle(
+            Archive(TensorPickle(big.Length / 4, new long[] { big.Length / 4 - 1 }, new long[] { 1 }, offset: 1, copies: 40), ("0", big))));
+        Assert.Contains("more tensor copies", ex.Message);
     }
 
     [Fact]
