@@ -96,7 +96,7 @@ public static class BenchSuite
                 yield return MaeStepCases.Create(s, bf16: true, o.Seed);
                 break;
             case "knn":
-                foreach (var c in KnnCases.Create(s, o.Levers ? new[] { Knn.DefaultChunkSize, 1024 } : new[] { Knn.DefaultChunkSize }, o.Seed))
+                foreach (var c in KnnCases.Create(s, o.Levers ? new[] { 0, Knn.DefaultChunkSize } : new[] { 0 }, o.Seed))
                     yield return c;
                 break;
             case "features-224":
@@ -118,6 +118,7 @@ public static class BenchSuite
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        PeakMemory.TrimHeap();
         long baseline = PeakMemory.CurrentBytes();
         PeakMemory.ResetPeak();
         double load = MachineLoad.OneMinute();

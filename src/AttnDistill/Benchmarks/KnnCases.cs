@@ -22,7 +22,7 @@ public static class KnnCases
         var cases = new List<BenchCase>();
         foreach (int chunk in chunkSizes)
         {
-            string suffix = chunk == Knn.DefaultChunkSize ? "" : $"-chunk{chunk}";
+            string suffix = chunk == 0 ? "" : $"-chunk{chunk}";   // 0: Knn's automatic block size
             // The first case owns the shared tensors.
             Action? dispose = cases.Count == 0 ? () => { bank.Dispose(); bankLabels.Dispose(); queries.Dispose(); queryLabels.Dispose(); } : null;
             cases.Add(new BenchCase("knn", "full" + suffix, flops, shapes.KnnQueries,
@@ -40,6 +40,7 @@ public static class KnnCases
         var bankT = nn.functional.normalize(trainFeatures, p: 2, dim: 1).t();            // (D, N)
         var q = nn.functional.normalize(testFeatures, p: 2, dim: 1);
         long m = q.shape[0];
+        if (chunkSize == 0) chunkSize = Knn.ChunkFor(trainFeatures.shape[0]);
         for (long start = 0; start < m; start += chunkSize)
         {
             using var scope = NewDisposeScope();

@@ -19,7 +19,16 @@ public static class Knn
 {
     public static readonly IReadOnlyList<int> DefaultKs = new[] { 10, 20, 100, 200 };
     public const double DefaultTemperature = 0.07;
+    /// <summary>The fewest test rows per similarity block when the size is chosen automatically.</summary>
     public const int DefaultChunkSize = 256;
+
+    /// <summary>
+    /// Test rows per block for a bank of <paramref name="bankSize"/> rows: a [chunk, N] block of about
+    /// 64M floats (256 MB), at least 256 rows. Larger blocks make larger products: on a 50,000-row
+    /// bank (CIFAR-10) about 1,300 rows ran the matmul part 7 % and the whole vote 8 % faster than
+    /// 256 (docs/RESULTS.md, Performance); ImageNet's 1.28M rows stay at 256.
+    /// </summary>
+    public static int ChunkFor(long bankSize) => (int)Math.Clamp((1L << 26) / Math.Max(1, bankSize), DefaultChunkSize, 8192);
 
     /// <param name="trainFeatures">[N, D] bank (any norm: rows are L2-normalized here).</param>
     /// <param name="trainLabels">[N] int64 class indices.</param>
@@ -28,14 +37,15 @@ public static class Knn
     /// <param name="numClasses">Number of classes (labels are in [0, numClasses)).</param>
     /// <param name="ks">Neighbour counts; each must be in [1, N]. Default {10, 20, 100, 200}.</param>
     /// <param name="temperature">T in exp(sim / T).</param>
-    /// <param name="chunkSize">Test rows per similarity block.</param>
+    /// <param name="chunkSize">Test rows per similarity block; 0: <see cref="ChunkFor"/> the bank size.</param>
     /// <returns>One result per k, in the order of <paramref name="ks"/>, in percent.</returns>
     public static IReadOnlyList<KnnResult> Classify(
         Tensor trainFeatures, Tensor trainLabels, Tensor testFeatures, Tensor testLabels, int numClasses,
-        IReadOnlyList<int>? ks = null, double temperature = DefaultTemperature, int chunkSize = DefaultChunkSize)
+        IReadOnlyList<int>? ks = null, double temperature = DefaultTemperature, int chunkSize = 0)
     {
         ks ??= DefaultKs;
         Validate(trainFeatures, trainLabels, testFeatures, testLabels, numClasses, ks, temperature, chunkSize);
+        if (chunkSize == 0) chunkSize = ChunkFor(trainFeatures.shape[0]);
         int maxK = ks.Max();
         long m = testFeatures.shape[0];
         var top1 = new long[ks.Count];
@@ -94,7 +104,7 @@ public static class Knn
             if (k < 1 || k > trainFeatures.shape[0])
                 throw new ArgumentException($"k = {k} must be in [1, {trainFeatures.shape[0]}] (the bank size).");
         if (!(temperature > 0)) throw new ArgumentException($"temperature must be positive, got {temperature}.");
-        if (chunkSize <= 0) throw new ArgumentException($"chunk size must be positive, got {chunkSize}.");
+        if (chunkSize < 0) throw new ArgumentException($"chunk size must be positive (or 0: automatic), got {chunkSize}.");
     }
 
     static string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";

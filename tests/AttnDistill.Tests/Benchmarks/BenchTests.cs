@@ -37,6 +37,14 @@ public class BenchTests
     }
 
     [Fact]
+    public void KnnChunkGrowsForSmallBanksOnly()
+    {
+        Assert.Equal(1342, AttnDistill.Evaluation.Knn.ChunkFor(50_000));       // CIFAR-10: a 256 MB block
+        Assert.Equal(256, AttnDistill.Evaluation.Knn.ChunkFor(1_281_167));     // ImageNet: the old fixed size
+        Assert.Equal(8192, AttnDistill.Evaluation.Knn.ChunkFor(100));
+    }
+
+    [Fact]
     public void TinyBenchRunsOneWorkloadOnce()
     {
         var report = BenchSuite.Run(new BenchOptions

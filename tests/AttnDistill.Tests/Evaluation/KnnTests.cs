@@ -9,6 +9,7 @@ public class KnnTests
     const string Fixture = "knn_fixture.pt";
 
     [Theory]
+    [InlineData(0)]
     [InlineData(1)]
     [InlineData(7)]
     [InlineData(256)]
