@@ -5,13 +5,14 @@ using Spectre.Console;
 
 namespace AttnDistill.Cli.Commands;
 
-/// <summary>`attndistill data inspect|subset`: look at a data set before training on it; write label subsets.</summary>
+/// <summary>`attndistill data inspect|pack|subset`: look at a data set before training on it; pack it into LMDB; write label subsets.</summary>
 public static class DataCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("data", "Inspect a data set (format, classes, counts, image sizes, unreadable files) or write a semi-supervised label subset.");
+        var cmd = new Command("data", "Inspect a data set (format, classes, counts, image sizes, unreadable files), pack an ImageFolder into LMDB, or write a semi-supervised label subset.");
         cmd.Subcommands.Add(Inspect());
+        cmd.Subcommands.Add(Pack());
         cmd.Subcommands.Add(Subset());
         return cmd;
     }
@@ -69,6 +70,49 @@ public static class DataCommand
             if (s.UnreadableCount > s.FirstUnreadable.Count)
                 AnsiConsole.MarkupLineInterpolated($"[yellow]... and {s.UnreadableCount - s.FirstUnreadable.Count} more unreadable in {s.Split}[/]");
         }
+    }
+
+    static Command Pack()
+    {
+        var cmd = new Command("pack", "Pack an ImageFolder's train/ and val/ (or test/) into OUT/train.lmdb and OUT/val.lmdb (the authors' --lmdb layout, "
+            + "readable by their folder2lmdb.py loader); then train with --data OUT. Encoded bytes are stored as they are; unreadable files are skipped and named.");
+        var data = new Option<string>("--data") { Description = "ImageFolder root (ROOT/train/<class>/<image>, ROOT/val/... or ROOT/test/...).", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Folder to write train.lmdb and val.lmdb into; existing packs there are never overwritten.", Required = true };
+        var classes = new Option<string?>("--class-list") { Description = "A file of class folder names (one a line): pack only these classes (ImageNet-Subset)." };
+        var threads = TrainerOptionSet.Positive("--threads", "Threads reading and checking files.", Environment.ProcessorCount);
+        foreach (var o in new Option[] { data, outDir, classes, threads }) cmd.Options.Add(o);
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
+        {
+            string root = parsed.GetValue(data)!, dir = parsed.GetValue(outDir)!;
+            if (DatasetFactory.Detect(root) is not { Format: DataFormat.ImageFolder })
+                throw new ArgumentException($"--data {root}: `data pack` reads ImageFolder layouts (ROOT/train/<class>/<image>); found {DatasetFactory.Detect(root)?.Format.ToString() ?? "no known layout"}");
+            var jobs = new List<(DataSplit Split, ImageFolderDataset Source, string Target)>();
+            foreach (var split in new[] { DataSplit.Train, DataSplit.Val })
+            {
+                ImageFolderDataset source;
+                try { source = (ImageFolderDataset)DatasetFactory.Open(root, split, parsed.GetValue(classes)); }
+                catch (DirectoryNotFoundException) { continue; }   // that split is absent
+                jobs.Add((split, source, Path.Combine(dir, split == DataSplit.Train ? "train.lmdb" : Path.GetFileName(source.Root) + ".lmdb")));
+            }
+            // Refuse before writing anything, rather than after packing the first split.
+            foreach (var job in jobs)
+                if (File.Exists(job.Target) || Directory.Exists(job.Target))
+                    throw new IOException($"{job.Target} exists: remove it or pack into another --out (an existing pack is never overwritten)");
+            Directory.CreateDirectory(dir);
+            var rows = new List<(string, string)>();
+            foreach (var (split, source, target) in jobs)
+            {
+                var result = ConsoleReporting.WithStageProgress($"pack {split.ToString().ToLowerInvariant()}", p =>
+                    LmdbPacker.Pack(source, target, done => p("files", done, source.Count), parsed.GetValue(threads), stop));
+                foreach (string name in result.Skipped.Take(5)) ConsoleReporting.Info($"skipped (not a readable image): {name}");
+                if (result.Skipped.Count > 5) ConsoleReporting.Info($"... and {result.Skipped.Count - 5} more skipped");
+                rows.Add((Path.GetFileName(target), $"{result.Images} images, {source.ClassNames.Count} classes, {result.Bytes / 1e6:F1} MB of encoded images, {result.Skipped.Count} skipped"));
+            }
+            rows.Add(("use it", $"--data {dir}"));
+            ConsoleReporting.Summary("LMDB pack", rows);
+            return 0;
+        }));
+        return cmd;
     }
 
     static Command Subset()

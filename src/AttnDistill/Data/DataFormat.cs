@@ -11,4 +11,6 @@ public enum DataFormat
     Cifar10Binary,
     /// <summary>cifar-100-binary: train.bin + test.bin.</summary>
     Cifar100Binary,
+    /// <summary>ROOT/train.lmdb and ROOT/val.lmdb (or test.lmdb), as `attndistill data pack` or the authors' folder2lmdb.py write.</summary>
+    Lmdb,
 }

@@ -8,7 +8,8 @@ public static class DatasetFactory
         "ImageFolder (ROOT/train/<class>/<image> and ROOT/val/... or ROOT/test/..., images .jpg .jpeg .png .bmp .webp), " +
         "IDX (ROOT/train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... as MNIST/Fashion-MNIST), " +
         "CIFAR-10 binary (ROOT[/cifar-10-batches-bin]/data_batch_1..5.bin, test_batch.bin), " +
-        "CIFAR-100 binary (ROOT[/cifar-100-binary]/train.bin, test.bin)";
+        "CIFAR-100 binary (ROOT[/cifar-100-binary]/train.bin, test.bin), " +
+        "LMDB (ROOT/train.lmdb, val.lmdb or test.lmdb, from `attndistill data pack` or the authors' folder2lmdb.py)";
 
     private static readonly string[] Cifar10Names =
         { "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck" };
@@ -21,6 +22,9 @@ public static class DatasetFactory
             return (DataFormat.ImageFolder, root);
         if (FindIdx(root, "train-images-idx3-ubyte") is not null || FindIdx(root, "t10k-images-idx3-ubyte") is not null)
             return (DataFormat.Idx, root);
+        // After ImageFolder: folder2lmdb.py writes train.lmdb beside train/, and the folders are then what a plain --data means.
+        if (new[] { "train", "val", "test" }.Any(s => LmdbExists(Path.Combine(root, s + ".lmdb"))))
+            return (DataFormat.Lmdb, root);
         foreach (string dir in new[] { root, Path.Combine(root, "cifar-10-batches-bin") })
             if (File.Exists(Path.Combine(dir, "data_batch_1.bin")) || File.Exists(Path.Combine(dir, "test_batch.bin")))
                 return (DataFormat.Cifar10Binary, dir);
@@ -79,10 +83,19 @@ public static class DatasetFactory
                 var names = File.Exists(meta) ? CifarBinaryDataset.ReadNames(meta) : Enumerable.Range(0, 100).Select(i => i.ToString()).ToArray();
                 return new CifarBinaryDataset(new[] { file }, names, cifar100: true);
             }
+            case DataFormat.Lmdb:
+            {
+                string[] names = split == DataSplit.Train ? new[] { "train.lmdb" } : new[] { "val.lmdb", "test.lmdb" };
+                string path = names.Select(n => Path.Combine(dir, n)).FirstOrDefault(LmdbExists)
+                    ?? throw Missing(dir, string.Join(" or ", names));
+                return new LmdbImageDataset(path);
+            }
             default:
                 throw new InvalidOperationException($"unhandled format {found.Format}");
         }
     }
+
+    private static bool LmdbExists(string path) => File.Exists(path) || File.Exists(Path.Combine(path, "data.mdb"));
 
     private static string? FindIdx(string dir, string baseName) =>
         new[] { baseName, baseName + ".gz" }.Select(n => Path.Combine(dir, n)).FirstOrDefault(File.Exists);
