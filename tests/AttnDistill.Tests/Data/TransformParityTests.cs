@@ -149,4 +149,23 @@ public class TransformParityTests
         var c = new CenterCrop(4).Apply(img, new SampleRandom(0));
         Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0, 0, 0, 0 }, c.Pixels);
     }
+
+    [Fact]
+    public void TheVectorisedHorizontalPassEqualsTheScalarOneBitForBit()
+    {
+        var rng = new Random(5);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int w = rng.Next(1, 90), h = rng.Next(1, 60);
+            var src = new byte[w * h * 3];
+            rng.NextBytes(src);
+            // Crops anywhere, including ones that end at the buffer's last byte (the scalar fallback).
+            int cw = rng.Next(1, w + 1), ch = rng.Next(1, h + 1);
+            int cx = trial % 3 == 0 ? w - cw : rng.Next(0, w - cw + 1), cy = trial % 3 == 0 ? h - ch : rng.Next(0, h - ch + 1);
+            int ow = rng.Next(1, 70), oh = rng.Next(1, 50);
+            var vector = PilBicubic.ResizeCrop(src, w, h, 3, cx, cy, cw, ch, ow, oh, simd: true);
+            var scalar = PilBicubic.ResizeCrop(src, w, h, 3, cx, cy, cw, ch, ow, oh, simd: false);
+            Assert.True(vector.AsSpan().SequenceEqual(scalar), $"trial {trial}: {w}x{h} crop ({cx},{cy},{cw}x{ch}) -> {ow}x{oh}");
+        }
+    }
 }
