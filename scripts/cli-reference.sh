@@ -22,7 +22,7 @@ export NO_COLOR=1 COLUMNS=200
     $CLI "$verb" --help
     echo '```'
     if [ "$verb" = data ]; then
-      for sub in inspect subset; do
+      for sub in inspect pack subset; do
         echo; echo "### data $sub"; echo; echo '```text'; $CLI data "$sub" --help; echo '```'
       done
     fi

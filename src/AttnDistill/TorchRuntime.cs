@@ -10,6 +10,8 @@ public static class TorchRuntime
     {
         using var probe = torch.ones(2, 2);
         float sum = probe.sum().item<float>();
-        return $"libtorch {torch.__version__}, threads {torch.get_num_threads()}, probe sum {sum}";
+        string allocator = NativeAllocator.Name();
+        string advice = NativeAllocator.Advice() is { } a ? $" ({a})" : "";
+        return $"libtorch {torch.__version__}, threads {torch.get_num_threads()}, probe sum {sum}, allocator {allocator}{advice}";
     }
 }

@@ -22,10 +22,11 @@ public static class BenchCommand
         var scale = new Option<string>("--scale") { Description = "paper: the issue's shapes; tiny: seconds-long shapes (smoke test).", DefaultValueFactory = _ => "paper" };
         scale.AcceptOnlyFromAmong("paper", "tiny");
         var json = new Option<string?>("--json") { Description = "Write every timing (with load averages) to this JSON file." };
-        var data = new Option<string[]>("--data") { Description = "Also time our data loader (RandomResizedCrop 224 + flip, --data-workers threads) on these folders' train/ split.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => Array.Empty<string>() };
-        var dataWorkers = new Option<int>("--data-workers") { Description = "Loader threads for --data.", DefaultValueFactory = _ => 2 };
+        var data = new Option<string[]>("--data") { Description = "Also time our data loader (RandomResizedCrop 224 + flip + normalize) on these folders' train/ split, and torchvision's on the same files (python3 with torchvision, e.g. Debian's python3-torchvision).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => Array.Empty<string>() };
+        var dataWorkers = new Option<int[]>("--data-workers") { Description = "Loader thread counts for --data, each timed.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => new[] { 1, 2 } };
+        var noTorchvision = new Option<bool>("--no-torchvision") { Description = "Time only our loader for --data, not torchvision's." };
         var seed = new Option<int>("--seed") { Description = "Seed of weights and inputs.", DefaultValueFactory = _ => 0 };
-        foreach (var o in new Option[] { workloads, repeats, warmup, matmulRepeats, noLevers, noMemory, quietLoad, maxWait, threads, scale, json, data, dataWorkers, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { workloads, repeats, warmup, matmulRepeats, noLevers, noMemory, quietLoad, maxWait, threads, scale, json, data, dataWorkers, noTorchvision, seed }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             if (parsed.GetValue(threads) is { } n) TorchSharp.torch.set_num_threads(n);
@@ -35,7 +36,7 @@ public static class BenchCommand
                 MatmulRepeats = parsed.GetValue(matmulRepeats), Levers = !parsed.GetValue(noLevers), Memory = !parsed.GetValue(noMemory),
                 QuietLoad = parsed.GetValue(quietLoad), MaxWait = TimeSpan.FromMinutes(parsed.GetValue(maxWait)),
                 Shapes = parsed.GetValue(scale) == "tiny" ? BenchShapes.Tiny : BenchShapes.Paper, Seed = parsed.GetValue(seed),
-                DataRoots = parsed.GetValue(data)!, DataWorkers = parsed.GetValue(dataWorkers),
+                DataRoots = parsed.GetValue(data)!, DataWorkers = parsed.GetValue(dataWorkers)!, TorchvisionReference = !parsed.GetValue(noTorchvision),
             }.Validate();
             string command = "attndistill " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
             var report = BenchSuite.Run(options, command, ConsoleReporting.Info, stop);
@@ -65,8 +66,17 @@ public static class BenchCommand
             Console.WriteLine($"| {t.Workload} | {t.Variant} | {t.MedianSeconds:F3} | {t.MinSeconds:F3} | {Rate($"{t.ItemsPerSecond:F1}")} | {Rate($"{t.Flops / 1e9:F1}")} | {Rate($"{t.FlopsPerSecond / 1e9:F1}")} | {Rate($"{row.FractionOfFp32Matmul:P0}")} | {Rate($"{row.FractionOfBf16Matmul:P0}")} | {Rate($"{row.FractionOfInterleavedFp32Matmul:P0}")} | {Rate($"{row.BestFractionOfInterleavedFp32Matmul:P0}")} | {t.MedianLoad:F2} |");
         }
         Console.WriteLine();
+        if (r.Data.Count > 0)
+        {
+            Console.WriteLine("| data (train/, RandomResizedCrop 224 + flip + normalize) | workers | images/s | torchvision images/s | ratio | load |");
+            Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        }
         foreach (var d in r.Data)
-            Console.WriteLine($"data loader {d.Root}: {d.MedianImagesPerSecond:F0} images/s ({d.Workers} workers, {d.ImageSize} px crops, {d.Images} images timed, load {d.MedianLoad:F2})");
+        {
+            string tv = d.Torchvision is { ImagesPerSecond: { } v } ? $"{v:F0} | {d.MedianImagesPerSecond / v:F2}x" : $"{d.Torchvision?.Note ?? "-"} | -";
+            Console.WriteLine($"| {d.Root} | {d.Workers} | {d.MedianImagesPerSecond:F0} | {tv} | {d.MedianLoad:F2} |");
+        }
+        Console.WriteLine();
         foreach (var m in r.Memory)
             Console.WriteLine($"peak memory {m.Workload} {m.Variant}: {m.PeakAboveBaselineBytes / 1e6:F0} MB above the {m.BaselineBytes / 1e6:F0} MB baseline " +
                 $"(after build {(m.PeakAfterBuildBytes - m.BaselineBytes) / 1e6:F0}, after step 1 {(m.PeakAfterFirstStepBytes - m.BaselineBytes) / 1e6:F0}); " +

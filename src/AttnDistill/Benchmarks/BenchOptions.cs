@@ -24,8 +24,10 @@ public sealed record BenchOptions
     public BenchShapes Shapes { get; init; } = BenchShapes.Paper;
     /// <summary>Folders (with train/) whose loader throughput is timed after the workloads.</summary>
     public IReadOnlyList<string> DataRoots { get; init; } = Array.Empty<string>();
-    /// <summary>Loader threads for the data throughput.</summary>
-    public int DataWorkers { get; init; } = 2;
+    /// <summary>Loader thread counts for the data throughput (each timed).</summary>
+    public IReadOnlyList<int> DataWorkers { get; init; } = new[] { 1, 2 };
+    /// <summary>Time torchvision's DataLoader on the same folders and worker counts (when python3 with torchvision is there).</summary>
+    public bool TorchvisionReference { get; init; } = true;
     public long Seed { get; init; }
 
     public BenchOptions Validate()
@@ -34,6 +36,7 @@ public sealed record BenchOptions
             if (!AllWorkloads.Contains(w))
                 throw new ArgumentException($"unknown workload '{w}': use {string.Join(", ", AllWorkloads)}.");
         if (Warmup < 0) throw new ArgumentException($"warm-up runs must be >= 0, got {Warmup}.");
+        if (DataWorkers.Count == 0 || DataWorkers.Any(w => w < 1)) throw new ArgumentException($"--data-workers must be positive, got {string.Join(" ", DataWorkers)}.");
         if (Repeats <= 0 || MatmulRepeats <= 0) throw new ArgumentException($"repeats must be positive, got {Repeats} and {MatmulRepeats}.");
         return this;
     }

@@ -25,6 +25,8 @@ public sealed record BenchReport
 {
     public required string Date { get; init; }
     public required string Libtorch { get; init; }
+    /// <summary>The C allocator behind libtorch's tensors (<see cref="NativeAllocator.Name"/>): it moves both step time and peak memory.</summary>
+    public string Allocator { get; init; } = NativeAllocator.Name();
     public required int Threads { get; init; }
     public required int Cores { get; init; }
     public required string Command { get; init; }

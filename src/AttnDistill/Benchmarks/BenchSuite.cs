@@ -63,12 +63,20 @@ public static class BenchSuite
         }
         var data = new List<DataThroughputRow>();
         foreach (var root in options.DataRoots)
-        {
-            quiet.Wait();
-            var row = DataThroughputBench.Measure(root, 224, options.DataWorkers, repeats: 3);
-            log?.Invoke($"data {root}: {row.MedianImagesPerSecond:F0} images/s (load {row.MedianLoad:F2})");
-            data.Add(row);
-        }
+            foreach (int workers in options.DataWorkers)
+            {
+                quiet.Wait();
+                var row = DataThroughputBench.Measure(root, 224, workers, repeats: 3);
+                if (options.TorchvisionReference)
+                {
+                    var reference = TorchvisionReference.Measure(root, 224, workers, repeats: 3);
+                    row = row with { Torchvision = reference };
+                }
+                log?.Invoke($"data {root}, {workers} workers: {row.MedianImagesPerSecond:F0} images/s" +
+                    (row.Torchvision is { ImagesPerSecond: { } tv } ? $", torchvision {tv:F0} ({row.MedianImagesPerSecond / tv:F2}x)" : row.Torchvision is { } t ? $"; torchvision not timed: {t.Note}" : "") +
+                    $" (load {row.MedianLoad:F2})");
+                data.Add(row);
+            }
         return new BenchReport
         {
             Date = DateTime.Now.ToString("yyyy-MM-dd HH:mm"), Libtorch = __version__, Threads = get_num_threads(),

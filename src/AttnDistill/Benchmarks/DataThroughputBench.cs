@@ -6,6 +6,9 @@ namespace AttnDistill.Benchmarks;
 /// <summary>Our loader's images/s on a folder, timed several times (issue #3: side by side with torchvision).</summary>
 public sealed record DataThroughputRow(string Root, int Images, int Workers, int ImageSize, IReadOnlyList<double> ImagesPerSecond, IReadOnlyList<double> Loads)
 {
+    /// <summary>torchvision's DataLoader on the same folder and worker count, timed right after ours (null: not asked for).</summary>
+    public TorchvisionTiming? Torchvision { get; init; }
+
     public double MedianImagesPerSecond => BenchTiming.Median(ImagesPerSecond);
     public double MedianLoad => BenchTiming.Median(Loads);
 }
