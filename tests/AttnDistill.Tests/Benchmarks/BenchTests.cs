@@ -45,6 +45,25 @@ public class BenchTests
     }
 
     [Fact]
+    public void TheTorchvisionReferenceShipsInsideTheLibraryAndSaysWhyItDidNotRun()
+    {
+        using (var script = typeof(TorchvisionReference).Assembly.GetManifestResourceStream("data_torchvision.py"))
+            Assert.NotNull(script);
+        string? before = Environment.GetEnvironmentVariable("ATTNDISTILL_PYTHON");
+        try
+        {
+            Environment.SetEnvironmentVariable("ATTNDISTILL_PYTHON", "/nonexistent/python3");
+            var timing = TorchvisionReference.Measure("/nonexistent/data", 224, workers: 1, repeats: 1);
+            Assert.Null(timing.ImagesPerSecond);
+            Assert.Contains("/nonexistent/python3 not found", timing.Note);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("ATTNDISTILL_PYTHON", before);
+        }
+    }
+
+    [Fact]
     public void TinyBenchRunsOneWorkloadOnce()
     {
         var report = BenchSuite.Run(new BenchOptions
