@@ -30,6 +30,9 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
         LmdbLibrary.EnsureLoaded();
         _path = path;
         _env = new LightningEnvironment(path, new EnvironmentConfiguration { MaxReaders = 4096 });
+        // LightningDB's finalizer throws (and so ends the process) for an environment nobody
+        // disposed; data sets are often simply dropped, so this class's own finalizer closes it.
+        GC.SuppressFinalize(_env);
         try
         {
             // As the authors' reader: read-only, no lock file writes (the data may be on a read-only share), no read-ahead.
@@ -38,6 +41,7 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
             _env.Open(flags);
             using var txn = _env.BeginTransaction(TransactionBeginFlags.ReadOnly);
             _db = txn.OpenDatabase();
+            GC.SuppressFinalize(_db);
             int count = ReadInt(txn, LengthKey) ?? throw new InvalidDataException($"{path}: no {LengthKey} key: not an image LMDB as `attndistill data pack` or folder2lmdb.py writes");
             _keys = ReadList(txn, KeysKey)?.Select(k => k as byte[] ?? throw new InvalidDataException($"{path}: {KeysKey} holds a non-bytes key")).ToArray()
                 ?? Enumerable.Range(0, count).Select(i => Encoding.ASCII.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
@@ -51,12 +55,12 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
         }
         catch (LightningException e)
         {
-            _env.Dispose();
+            Dispose();
             throw new InvalidDataException($"{path}: not a readable LMDB ({e.Message})", e);
         }
         catch
         {
-            _env.Dispose();
+            Dispose();
             throw;
         }
     }
@@ -82,8 +86,26 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
 
     public void Dispose()
     {
-        _db.Dispose();
-        _env.Dispose();
+        Close();
+        GC.SuppressFinalize(this);
+    }
+
+    ~LmdbImageDataset() => Close();
+
+    int _closed;
+
+    void Close()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        try
+        {
+            _db?.Dispose();
+            _env.Dispose();
+        }
+        catch (Exception)
+        {
+            // Closing a read-only map cannot lose data; it must never take the process down.
+        }
     }
 
     int[]? ReadLabels(LightningTransaction txn, int count)

@@ -41,6 +41,23 @@ public class LmdbTests
     }
 
     [Fact]
+    public void DataSetsThatAreDroppedUndisposedAreClosedQuietly()
+    {
+        // LightningDB's own finalizer throws for an undisposed environment, which ends the process.
+        static void OpenAndDrop(string path)
+        {
+            for (int i = 0; i < 5; i++) _ = new LmdbImageDataset(path).Load(0);
+        }
+        OpenAndDrop(Path.Combine(FixtureLmdb, "train.lmdb"));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.Throws<InvalidDataException>(() => new LmdbImageDataset(Path.Combine(FixtureLmdb, "folder", "train", "cat", "a.jpg")));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+    }
+
+    [Fact]
     public void DatasetFactoryFindsPacksBesideNoFolders()
     {
         string root = TempDir("lmdb-detect");
