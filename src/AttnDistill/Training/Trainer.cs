@@ -239,39 +239,22 @@ public sealed class Trainer
     /// for accumulation) unless the total is non-finite. Runs inside the caller's dispose scope.
     /// Internal so the benchmarks time exactly this step.
     /// </summary>
-    /// <remarks>
-    /// The forward runs in a scope of its own that ends before backward: TorchSharp frees a tensor
-    /// when its handle is disposed, so handles held to the end of the step kept every intermediate
-    /// alive through backward. Autograd holds its own references to what backward needs and drops
-    /// each as backward passes it; closing the forward's scope first lowered the peak of a
-    /// distillation step by about 400 MB (docs/RESULTS.md, Performance).
-    /// </remarks>
     internal MicroBatch ForwardBackward(DataBatch batch)
     {
-        Tensor total;
-        string[] names;
-        double[] packed;
-        string? diagnostics = null;
-        using (NewDisposeScope())
-        {
-            var loss = _task.Loss(batch);
-            names = loss.Parts.Keys.ToArray();
-            packed = stack(new[] { loss.Total.detach() }.Concat(names.Select(n => loss.Parts[n].detach())).ToArray())
-                .to(float64).cpu().data<double>().ToArray();
-            // The diagnostics read the forward's tensors: taken now, while they exist (only for a skipped batch).
-            if (!double.IsFinite(packed[0])) diagnostics = loss.Diagnostics?.Invoke();
-            total = loss.Total.MoveToOuterDisposeScope();
-        }
+        var loss = _task.Loss(batch);
+        var names = loss.Parts.Keys.ToArray();
+        var packed = stack(new[] { loss.Total.detach() }.Concat(names.Select(n => loss.Parts[n].detach())).ToArray())
+            .to(float64).cpu().data<double>().ToArray();
         if (double.IsFinite(packed[0]))
         {
-            if (_accum == 1) total.backward();
+            if (_accum == 1) loss.Total.backward();
             else
             {
                 using var accum = ((double)_accum).ToScalar();   // held across the call (see KeptScalars)
-                total.div(accum).backward();
+                loss.Total.div(accum).backward();
             }
         }
-        return new MicroBatch(names, packed, diagnostics is null ? null : () => diagnostics);
+        return new MicroBatch(names, packed, loss.Diagnostics);
     }
 
     internal void OptimizerStep()
