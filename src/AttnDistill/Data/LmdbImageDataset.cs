@@ -10,8 +10,9 @@ namespace AttnDistill.Data;
 /// option): keys "0", "1", ... listed in <c>__keys__</c>, <c>__len__</c>, and values
 /// <c>pickle((encoded image, label))</c>. Packs from <see cref="LmdbPacker"/> add
 /// <c>__classes__</c> (the class names) and <c>__labels__</c> (every label as int32, so labels are
-/// known without reading the records); for the authors' packs the labels are read once at open,
-/// touching only the end of each record, and classes are named by their label.
+/// known without reading the records); for the authors' packs the labels are read once at open
+/// from each record's header and the bytes after its image (not the image itself), and classes are
+/// named by their label.
 /// Reads are memory-mapped and safe from several threads (one short read transaction per image).
 /// </summary>
 public sealed class LmdbImageDataset : IImageDataset, IDisposable
