@@ -84,8 +84,9 @@ public static class DataCommand
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string root = parsed.GetValue(data)!, dir = parsed.GetValue(outDir)!;
-            if (DatasetFactory.Detect(root) is not { Format: DataFormat.ImageFolder })
-                throw new ArgumentException($"--data {root}: `data pack` reads ImageFolder layouts (ROOT/train/<class>/<image>); found {DatasetFactory.Detect(root)?.Format.ToString() ?? "no known layout"}");
+            var found = DatasetFactory.Detect(root);
+            if (found is not { Format: DataFormat.ImageFolder })
+                throw new ArgumentException($"--data {root}: `data pack` reads ImageFolder layouts (ROOT/train/<class>/<image>); found {found?.Format.ToString() ?? "no known layout"}");
             var jobs = new List<(DataSplit Split, ImageFolderDataset Source, string Target)>();
             foreach (var split in new[] { DataSplit.Train, DataSplit.Val })
             {

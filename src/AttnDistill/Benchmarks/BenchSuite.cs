@@ -1,4 +1,5 @@
 using AttnDistill.Evaluation;
+using AttnDistill.Training;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Benchmarks;
@@ -124,9 +125,8 @@ public static class BenchSuite
     /// <summary>Peak resident memory of building a distillation step and running three steps, above the size before.</summary>
     public static MemoryResult MeasureDistillMemory(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed)
     {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        PeakMemory.TrimHeap();
+        // Collect, finalize and hand free heap pages back first, so the baseline is the live size.
+        NativeHeap.Release();
         long baseline = PeakMemory.CurrentBytes();
         PeakMemory.ResetPeak();
         double load = MachineLoad.OneMinute();

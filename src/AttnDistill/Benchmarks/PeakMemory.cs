@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 
 namespace AttnDistill.Benchmarks;
 
@@ -13,19 +12,6 @@ public static class PeakMemory
     public static long CurrentBytes() => Read("VmRSS:");
 
     public static long PeakBytes() => Read("VmHWM:");
-
-    /// <summary>
-    /// Hands freed heap memory back to the kernel (glibc's malloc_trim), so a later peak counts
-    /// fresh pages rather than pages a previous workload freed and glibc kept. No-op off glibc.
-    /// </summary>
-    public static void TrimHeap()
-    {
-        try { malloc_trim(0); }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException) { }
-    }
-
-    [DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int malloc_trim(nuint pad);
 
     /// <summary>Resets the peak to the current resident size; false where the kernel does not allow it.</summary>
     public static bool ResetPeak()

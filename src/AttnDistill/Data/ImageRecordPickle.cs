@@ -24,33 +24,27 @@ public static class ImageRecordPickle
     /// <summary>pickle.dumps((image, label), protocol=3).</summary>
     public static byte[] Encode(ReadOnlySpan<byte> image, int label)
     {
-        using var ms = new MemoryStream(image.Length + 32);
-        ms.WriteByte(Proto); ms.WriteByte(3);
+        using var ms = Start(image.Length + 32);
         WriteBytes(ms, image);
         WriteInt(ms, label);
         ms.WriteByte(Tuple2);
-        ms.WriteByte(Stop);
-        return ms.ToArray();
+        return Finish(ms);
     }
 
     /// <summary>pickle.dumps(n, protocol=3).</summary>
     public static byte[] EncodeInt(int n)
     {
-        using var ms = new MemoryStream();
-        ms.WriteByte(Proto); ms.WriteByte(3);
+        using var ms = Start(16);
         WriteInt(ms, n);
-        ms.WriteByte(Stop);
-        return ms.ToArray();
+        return Finish(ms);
     }
 
     /// <summary>pickle.dumps(b"...", protocol=3): __labels__, every label as little-endian int32.</summary>
     public static byte[] EncodeBytes(ReadOnlySpan<byte> bytes)
     {
-        using var ms = new MemoryStream(bytes.Length + 16);
-        ms.WriteByte(Proto); ms.WriteByte(3);
+        using var ms = Start(bytes.Length + 16);
         WriteBytes(ms, bytes);
-        ms.WriteByte(Stop);
-        return ms.ToArray();
+        return Finish(ms);
     }
 
     /// <summary>pickle.dumps([b"0", b"1", ...], protocol=3): the __keys__ list.</summary>
@@ -123,10 +117,24 @@ public static class ImageRecordPickle
         _ => at,
     };
 
+    /// <summary>A pickle stream opened with the protocol-3 header.</summary>
+    static MemoryStream Start(int capacity)
+    {
+        var ms = new MemoryStream(capacity);
+        ms.WriteByte(Proto);
+        ms.WriteByte(3);
+        return ms;
+    }
+
+    static byte[] Finish(MemoryStream ms)
+    {
+        ms.WriteByte(Stop);
+        return ms.ToArray();
+    }
+
     static byte[] EncodeList<T>(IEnumerable<T> items, Action<MemoryStream, T> write)
     {
-        using var ms = new MemoryStream();
-        ms.WriteByte(Proto); ms.WriteByte(3);
+        using var ms = Start(256);
         ms.WriteByte(EmptyList);
         // APPENDS in batches of 1000, as Python's pickler does.
         int inBatch = 0;
@@ -137,8 +145,7 @@ public static class ImageRecordPickle
             if (++inBatch == 1000) { ms.WriteByte(Appends); inBatch = 0; }
         }
         if (inBatch > 0) ms.WriteByte(Appends);
-        ms.WriteByte(Stop);
-        return ms.ToArray();
+        return Finish(ms);
     }
 
     static void WriteBytes(MemoryStream ms, ReadOnlySpan<byte> b)

@@ -45,7 +45,7 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
             GC.SuppressFinalize(_db);
             int count = ReadInt(txn, LengthKey) ?? throw new InvalidDataException($"{path}: no {LengthKey} key: not an image LMDB as `attndistill data pack` or folder2lmdb.py writes");
             _keys = ReadList(txn, KeysKey)?.Select(k => k as byte[] ?? throw new InvalidDataException($"{path}: {KeysKey} holds a non-bytes key")).ToArray()
-                ?? Enumerable.Range(0, count).Select(i => Encoding.ASCII.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+                ?? Enumerable.Range(0, count).Select(RecordKey).ToArray();
             if (_keys.Length != count) throw new InvalidDataException($"{path}: {KeysKey} lists {_keys.Length} keys but {LengthKey} says {count}");
             _labels = ReadLabels(txn, count) ?? ScanLabels(txn);
             var names = ReadList(txn, ClassesKey)?.Select(n => n as string ?? throw new InvalidDataException($"{path}: {ClassesKey} holds a non-string")).ToList();
@@ -67,6 +67,10 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
     }
 
     private readonly string _path;
+
+    /// <summary>The key of record i: its index in ASCII decimal, as folder2lmdb.py writes it.</summary>
+    public static byte[] RecordKey(int index) => Encoding.ASCII.GetBytes(index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     public int Count => _keys.Length;
     public IReadOnlyList<string> ClassNames { get; }
     public int Channels => 3;
@@ -111,9 +115,8 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
 
     int[]? ReadLabels(LightningTransaction txn, int count)
     {
-        var (rc, _, value) = txn.Get(_db, Encoding.ASCII.GetBytes(LabelsKey));
-        if (rc != MDBResultCode.Success) return null;
-        if (Unpickle(value.AsSpan().ToArray(), LabelsKey) is not byte[] raw || raw.Length != 4 * count)
+        if (!TryReadPickled(txn, LabelsKey, out var value)) return null;
+        if (value is not byte[] raw || raw.Length != 4 * count)
             throw new InvalidDataException($"{_path}: {LabelsKey} is not {count} int32 labels");
         var labels = new int[count];
         for (int i = 0; i < count; i++) labels[i] = BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(4 * i));
@@ -134,22 +137,27 @@ public sealed class LmdbImageDataset : IImageDataset, IDisposable
 
     int? ReadInt(LightningTransaction txn, string key)
     {
-        var (rc, _, value) = txn.Get(_db, Encoding.ASCII.GetBytes(key));
-        if (rc != MDBResultCode.Success) return null;
-        return Unpickle(value.AsSpan().ToArray(), key) switch
+        if (!TryReadPickled(txn, key, out var value)) return null;
+        return value switch
         {
             int i => i,
             long l => checked((int)l),
-            var other => throw new InvalidDataException($"{_path}: {key} is {other?.GetType().Name ?? "None"}, not an int"),
+            _ => throw new InvalidDataException($"{_path}: {key} is {value?.GetType().Name ?? "None"}, not an int"),
         };
     }
 
     IReadOnlyList<object?>? ReadList(LightningTransaction txn, string key)
     {
-        var (rc, _, value) = txn.Get(_db, Encoding.ASCII.GetBytes(key));
-        if (rc != MDBResultCode.Success) return null;
-        return Unpickle(value.AsSpan().ToArray(), key) as IReadOnlyList<object?>
-            ?? throw new InvalidDataException($"{_path}: {key} is not a list");
+        if (!TryReadPickled(txn, key, out var value)) return null;
+        return value as IReadOnlyList<object?> ?? throw new InvalidDataException($"{_path}: {key} is not a list");
+    }
+
+    /// <summary>The unpickled value of a metadata key; false when the key is absent.</summary>
+    bool TryReadPickled(LightningTransaction txn, string key, out object? value)
+    {
+        var (rc, _, bytes) = txn.Get(_db, Encoding.ASCII.GetBytes(key));
+        value = rc == MDBResultCode.Success ? Unpickle(bytes.AsSpan().ToArray(), key) : null;
+        return rc == MDBResultCode.Success;
     }
 
     object? Unpickle(byte[] data, string key)

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using System.Text;
 using LightningDB;
 
@@ -63,7 +62,7 @@ public static class LmdbPacker
                 {
                     var (bytes, label) = batch[j];
                     if (bytes is null) { skipped.Add(source.ItemName(start + j)); continue; }
-                    Check(txn.Put(db, Key(labels.Count), ImageRecordPickle.Encode(bytes, label)));
+                    Check(txn.Put(db, LmdbImageDataset.RecordKey(labels.Count), ImageRecordPickle.Encode(bytes, label)));
                     labels.Add(label);
                     stored += bytes.Length;
                     batch[j] = default;
@@ -75,7 +74,7 @@ public static class LmdbPacker
             {
                 var labelBytes = new byte[4 * labels.Count];
                 for (int i = 0; i < labels.Count; i++) BinaryPrimitives.WriteInt32LittleEndian(labelBytes.AsSpan(4 * i), labels[i]);
-                Check(txn.Put(db, Ascii(LmdbImageDataset.KeysKey), ImageRecordPickle.EncodeByteStrings(Enumerable.Range(0, labels.Count).Select(Key))));
+                Check(txn.Put(db, Ascii(LmdbImageDataset.KeysKey), ImageRecordPickle.EncodeByteStrings(Enumerable.Range(0, labels.Count).Select(LmdbImageDataset.RecordKey))));
                 Check(txn.Put(db, Ascii(LmdbImageDataset.LengthKey), ImageRecordPickle.EncodeInt(labels.Count)));
                 Check(txn.Put(db, Ascii(LmdbImageDataset.ClassesKey), ImageRecordPickle.EncodeStrings(source.ClassNames)));
                 Check(txn.Put(db, Ascii(LmdbImageDataset.LabelsKey), ImageRecordPickle.EncodeBytes(labelBytes)));
@@ -101,8 +100,6 @@ public static class LmdbPacker
         try { return File.ReadAllBytes(file); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
-
-    static byte[] Key(int index) => Ascii(index.ToString(CultureInfo.InvariantCulture));
 
     static byte[] Ascii(string s) => Encoding.ASCII.GetBytes(s);
 

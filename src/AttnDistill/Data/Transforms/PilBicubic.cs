@@ -134,18 +134,7 @@ public static class PilBicubic
                     byte* p = row + xmin * channels;
                     if (channels == 3)
                     {
-                        int a0 = half, a1 = half, a2 = half;
-                        for (int x = 0; x < xmax; x++, p += 3)
-                        {
-                            int w = k[x];
-                            a0 += p[0] * w;
-                            a1 += p[1] * w;
-                            a2 += p[2] * w;
-                        }
-                        byte* o = outRow + xx * 3;
-                        o[0] = Clip8(a0);
-                        o[1] = Clip8(a1);
-                        o[2] = Clip8(a2);
+                        RgbPixel(p, k, xmax, outRow + xx * 3);
                     }
                     else
                     {
@@ -160,6 +149,24 @@ public static class PilBicubic
             }
         }
         return dst;
+    }
+
+    /// <summary>One output pixel of the horizontal pass on RGB: xmax taps from p weighted by k, written to o.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RgbPixel(byte* p, int* k, int xmax, byte* o)
+    {
+        const int half = 1 << (PrecisionBits - 1);
+        int a0 = half, a1 = half, a2 = half;
+        for (int x = 0; x < xmax; x++, p += 3)
+        {
+            int w = k[x];
+            a0 += p[0] * w;
+            a1 += p[1] * w;
+            a2 += p[2] * w;
+        }
+        o[0] = Clip8(a0);
+        o[1] = Clip8(a1);
+        o[2] = Clip8(a2);
     }
 
     /// <summary>
@@ -199,18 +206,7 @@ public static class PilBicubic
                     byte* o = outRow + xx * 3;
                     if (first + (groups - 1) * 12L + 16 > end)
                     {
-                        int* k = k0p + xx * ksize;
-                        byte* p = s0p + first;
-                        int a0 = half, a1 = half, a2 = half;
-                        for (int x = 0; x < xmax; x++, p += 3)
-                        {
-                            a0 += p[0] * k[x];
-                            a1 += p[1] * k[x];
-                            a2 += p[2] * k[x];
-                        }
-                        o[0] = Clip8(a0);
-                        o[1] = Clip8(a1);
-                        o[2] = Clip8(a2);
+                        RgbPixel(s0p + first, k0p + xx * ksize, xmax, o);
                         continue;
                     }
                     var acc = Vector256<int>.Zero;
