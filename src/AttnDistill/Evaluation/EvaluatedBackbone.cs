@@ -9,7 +9,9 @@ namespace AttnDistill.Evaluation;
 /// The frozen feature function every evaluation protocol reads: images -> [B, D]. Layer 0 is a
 /// backbone's normalized CLS token from any checkpoint (ours, DINO, MAE, timm); layer k > 0 is the
 /// k-th projector layer of a distilled student (Table 10(d) "evaluation P layer"), which needs the
-/// distillation run's training checkpoint.
+/// distillation run's training checkpoint. <see cref="Pixels"/> ("pixels") is the identity
+/// backbone: the evaluation transform's normalized pixels, flattened to C*H*W, the floor every
+/// learned feature must beat.
 /// </summary>
 public sealed class EvaluatedBackbone : nn.Module<Tensor, Tensor>
 {
@@ -24,7 +26,13 @@ public sealed class EvaluatedBackbone : nn.Module<Tensor, Tensor>
         register_module("model", model);
     }
 
-    /// <summary>Architecture of the ViT inside.</summary>
+    /// <summary>The --checkpoint value that selects the identity backbone (the pixel floor).</summary>
+    public const string Pixels = "pixels";
+
+    /// <summary>True for the pixel floor's checkpoint name.</summary>
+    public static bool IsPixels(string checkpoint) => checkpoint == Pixels;
+
+    /// <summary>Architecture of the ViT inside (for the pixel floor: only the input size and channels mean anything).</summary>
     public VitConfig Config { get; }
     public int Layer => _layer;
 
@@ -32,6 +40,14 @@ public sealed class EvaluatedBackbone : nn.Module<Tensor, Tensor>
     /// <param name="layer">0: backbone output; k: projector layer k (1-based; projector layers + 1 = its final LayerNorm).</param>
     public static EvaluatedBackbone Load(string checkpoint, int imageSize, int layer = 0, VitInferenceOptions? options = null, Action<string>? log = null)
     {
+        if (IsPixels(checkpoint))
+        {
+            if (layer != 0) throw new ArgumentException($"--eval-layer {layer} needs a distilled student; --checkpoint {Pixels} (the raw pixels) has only layer 0.");
+            // The loaders give 3-channel images (grayscale is replicated), so the floor reads C = 3.
+            var pixels = new EvaluatedBackbone(new FlattenPixels(), 0, new VitConfig { ImageSize = imageSize, PatchSize = 1, EmbedDim = 3 * imageSize * imageSize, Depth = 0, NumHeads = 1 });
+            pixels.eval();
+            return pixels;
+        }
         if (layer < 0) throw new ArgumentException($"--eval-layer must be >= 0 (0 = the backbone's output), got {layer}.");
         if (!File.Exists(checkpoint)) throw new FileNotFoundException($"--checkpoint {checkpoint}: no such file; give a backbone file (backbone.safetensors/.pth, a DINO/MAE/timm checkpoint) or, with --eval-layer, a distill run's checkpoint-*.ckpt.");
         EvaluatedBackbone result;
@@ -58,6 +74,14 @@ public sealed class EvaluatedBackbone : nn.Module<Tensor, Tensor>
         result.eval();
         foreach (var p in result.parameters()) p.requires_grad = false;
         return result;
+    }
+
+    /// <summary>images [B, C, H, W] -> [B, C*H*W].</summary>
+    sealed class FlattenPixels : nn.Module<Tensor, Tensor>
+    {
+        public FlattenPixels() : base(nameof(FlattenPixels)) { }
+
+        public override Tensor forward(Tensor images) => images.flatten(1);
     }
 
     public override Tensor forward(Tensor images) =>

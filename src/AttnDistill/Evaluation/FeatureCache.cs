@@ -27,7 +27,9 @@ public sealed class FeatureCache
     public static string Key(string checkpointPath, string split, int imageSize, string? extra = null)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using (var file = File.OpenRead(checkpointPath))
+        // The pixel floor has no file: its name is its identity.
+        if (EvaluatedBackbone.IsPixels(checkpointPath)) sha.AppendData(Encoding.UTF8.GetBytes("identity backbone: " + checkpointPath));
+        else using (var file = File.OpenRead(checkpointPath))
         {
             var buffer = new byte[1 << 20];
             int read;

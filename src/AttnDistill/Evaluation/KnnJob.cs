@@ -53,7 +53,7 @@ public static class KnnJob
         MetricsFile.Merge(metrics, "knn", results.Select(r => new { k = r.K, top1 = r.Top1, top5 = r.Top5 }).ToArray());
         MetricsFile.Merge(metrics, "knn_setup", new Dictionary<string, object>
         {
-            ["checkpoint"] = cfg.Checkpoint, ["eval_layer"] = cfg.EvalLayer, ["labels"] = cfg.Labels.Describe(),
+            ["checkpoint"] = cfg.Checkpoint, ["data"] = Path.GetFullPath(cfg.DataRoot), ["eval_layer"] = cfg.EvalLayer, ["labels"] = cfg.Labels.Describe(),
             ["train_images"] = train.Count, ["test_images"] = test.Count, ["image_size"] = cfg.ImageSize, ["temperature"] = cfg.Temperature,
         });
         return results;

@@ -90,7 +90,7 @@ public static class LinearJob
                 MetricsFile.Merge(metrics, "linear", result);
                 MetricsFile.Merge(metrics, "linear_setup", new Dictionary<string, object>
                 {
-                    ["checkpoint"] = cfg.Checkpoint, ["eval_layer"] = cfg.EvalLayer, ["labels"] = cfg.Labels.Describe(), ["augment"] = cfg.Augment,
+                    ["checkpoint"] = cfg.Checkpoint, ["data"] = Path.GetFullPath(cfg.DataRoot), ["eval_layer"] = cfg.EvalLayer, ["labels"] = cfg.Labels.Describe(), ["augment"] = cfg.Augment,
                     ["train_images"] = trainSet.Count, ["image_size"] = cfg.ImageSize, ["epochs"] = cfg.Trainer.Epochs, ["batch_size"] = cfg.Trainer.BatchSize,
                 });
             }

@@ -76,6 +76,9 @@ public static class AblationTable
         var sb = new StringBuilder();
         var teachers = distill.Select(r => r.Text("teacher")).Distinct().ToList();
         if (teachers.Count == 1 && teachers[0] is { } teacher) sb.Append($"Teacher: `{teacher}`.\n\n");
+        var floor = distill.Select(r => r.FloorAmong(runs)).FirstOrDefault(f => f is not null);
+        sb.Append(floor is null ? "Pixel floor: no `--checkpoint pixels` run among these runs.\n\n"
+            : $"Pixel floor: k-NN top-1 {MeanSd(new[] { floor.Knn?.Top1 })}, linear top-1 {MeanSd(new[] { floor.Linear?.Top1 })}.\n\n");
         var header = new[] { "Study on" }.Concat(SettingColumns).Concat(new[] { "Top-1 LP", "Top-5 LP", "k-NN top-1", "runs" }).ToList();
         sb.Append("| ").Append(string.Join(" | ", header)).Append(" |\n");
         sb.Append('|').Append(string.Concat(header.Select(_ => " --- |"))).Append('\n');

@@ -84,10 +84,11 @@ public sealed class RunRecord
         foreach (var r in runs)
         {
             r.IsTeacher = r.Metrics.ContainsKey("pretrain_mae") || r.Kinds.Contains("pretrain-mae")
-                || runs.Any(o => o.Dir != r.Dir && o.Config.TryGetValue("teacher", out var t) && IsInside(t, r.Dir));
+                || runs.Any(o => o.Dir != r.Dir && o.Config.TryGetValue("teacher", out var t)
+                    && (IsInside(t, r.Dir) || (r.EvaluatedCheckpoint is { } c && !r.IsPixelFloor && SameFile(t, c))));
         }
-        // Teachers first, as the figures put them.
-        return runs.OrderBy(r => r.IsTeacher ? 0 : 1).ToList();
+        // The pixel floor first, then teachers, as the figures put them.
+        return runs.OrderBy(r => r.IsPixelFloor ? 0 : r.IsTeacher ? 1 : 2).ToList();
     }
 
     static void Collect(string dir, List<RunRecord> runs, int depth)
@@ -108,9 +109,9 @@ public sealed class RunRecord
     static IEnumerable<RunRecord> WithEvaluations(RunRecord run)
     {
         var evals = Directory.GetDirectories(run.Dir).Order(StringComparer.Ordinal)
-            .Where(d => File.Exists(Path.Combine(d, "metrics.json")) && File.Exists(Path.Combine(d, "config.yaml")))
+            .Where(d => File.Exists(Path.Combine(d, "metrics.json")))
             .Select(Load)
-            .Where(e => e.Config.TryGetValue("checkpoint", out var c) && IsInside(c, run.Dir))
+            .Where(e => e.EvaluatedCheckpoint is { } c && IsInside(c, run.Dir))
             .ToList();
         if (evals.Count == 0)
         {
@@ -134,6 +135,39 @@ public sealed class RunRecord
             };
         }
         if (evals.All(e => e.EvalLayer != 0)) yield return run;
+    }
+
+    /// <summary>
+    /// The checkpoint an evaluation read: config.yaml's checkpoint (a CLI run), else the one
+    /// knn_setup/linear_setup in metrics.json name (a job called from code, e.g. the quickstart).
+    /// </summary>
+    public string? EvaluatedCheckpoint =>
+        Text("checkpoint") ?? Setup("knn_setup", "checkpoint") ?? Setup("linear_setup", "checkpoint");
+
+    /// <summary>True for the pixel floor: an evaluation of `--checkpoint pixels` (the identity backbone).</summary>
+    public bool IsPixelFloor => EvaluatedCheckpoint == "pixels";
+
+    /// <summary>The evaluated data root (full path), when the run recorded it.</summary>
+    public string? DataRoot => Text("data") is { } d ? Path.GetFullPath(d) : Setup("knn_setup", "data") ?? Setup("linear_setup", "data");
+
+    /// <summary>The evaluation image size, when the run recorded it.</summary>
+    public int? ImageSize => (int?)Number("image-size")
+        ?? (Metrics["knn_setup"] as JsonObject is { } k ? Int(k, "image_size") : null)
+        ?? (Metrics["linear_setup"] as JsonObject is { } l ? Int(l, "image_size") : null);
+
+    string? Setup(string section, string key) => Metrics[section] is JsonObject o && o[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
+
+    /// <summary>
+    /// The pixel floor among <paramref name="runs"/> that belongs to this run: the floor of the same
+    /// data root and image size; when the runs do not say, the only floor there is. Null: none.
+    /// </summary>
+    public RunRecord? FloorAmong(IReadOnlyList<RunRecord> runs)
+    {
+        if (IsPixelFloor) return null;
+        var floors = runs.Where(r => r.IsPixelFloor).ToList();
+        var same = floors.Where(f => (DataRoot is null || f.DataRoot is null || f.DataRoot == DataRoot)
+            && (ImageSize is null || f.ImageSize is null || f.ImageSize == ImageSize)).ToList();
+        return same.Count >= 1 ? same[0] : floors.Count == 1 && DataRoot is null ? floors[0] : null;
     }
 
     /// <summary>A config value as a number (null when absent, "null" or not a number).</summary>
@@ -270,6 +304,8 @@ public sealed class RunRecord
         string prefix = dir.EndsWith(Path.DirectorySeparatorChar) ? dir : dir + Path.DirectorySeparatorChar;
         return full.StartsWith(prefix, StringComparison.Ordinal);
     }
+
+    static bool SameFile(string a, string b) => Path.GetFullPath(a) == Path.GetFullPath(b);
 
     static void MakeNamesUnique(List<RunRecord> runs)
     {

@@ -27,7 +27,7 @@ public static class RunReport
         md.Append("# Run report\n\n");
         md.Append($"{runs.Count} run(s), written {DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC by `attndistill report`. ");
         md.Append("Accuracies in percent; k-NN at k = 20 unless noted; linear = best head of the lr sweep.\n\n");
-        md.Append(ResultsTable(runs)).Append('\n');
+        md.Append(FloorNote(runs)).Append(ResultsTable(runs)).Append('\n');
         if (ReportPlots.AccuracyBars(runs, Plot("accuracy.png")))
         {
             plots.Add(Plot("accuracy.png"));
@@ -80,23 +80,47 @@ public static class RunReport
     {
         var ks = runs.Select(r => r.Knn?.K).OfType<int>().Distinct().ToList();
         var sb = new StringBuilder();
-        sb.Append("| run | role | trainer | settings | epochs | final loss | k-NN top-1 | k-NN top-5 | linear top-1 | linear top-5 | fine-tune top-1 |\n");
-        sb.Append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        sb.Append("| run | role | trainer | settings | epochs | final loss | k-NN top-1 | k-NN top-5 | linear top-1 | linear top-5 | fine-tune top-1 | pixel floor k-NN / linear (Δ) |\n");
+        sb.Append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
         foreach (var r in runs)
         {
+            var floor = r.FloorAmong(runs);
             string knnNote = r.Knn is { } k && (ks.Count > 1 || k.K != 20) ? $" (k = {k.K})" : "";
             sb.Append("| ").Append(string.Join(" | ", new[]
             {
                 r.Name,
-                r.IsTeacher ? "teacher" : r.IsDistillation ? "student" : "evaluation",
+                r.IsPixelFloor ? "pixel floor" : r.IsTeacher ? "teacher" : r.IsDistillation ? "student" : "evaluation",
                 r.Kinds.Count > 0 ? string.Join(", ", r.Kinds) : "-",
                 r.IsDistillation && r.Config.Count > 0 ? Describe(r) : "-",
                 r.Epochs?.ToString(CultureInfo.InvariantCulture) ?? "-",
                 r.FinalLoss?.ToString("G4", CultureInfo.InvariantCulture) ?? "-",
                 Pct(r.Knn?.Top1) + knnNote, Pct(r.Knn?.Top5), Pct(r.Linear?.Top1), Pct(r.Linear?.Top5), Pct(r.Finetune?.Top1),
+                r.IsPixelFloor ? "(this run)" : floor is null ? "no floor run" : $"{VsFloor(r.Knn?.Top1, floor.Knn?.Top1)} / {VsFloor(r.Linear?.Top1, floor.Linear?.Top1)}",
             })).Append(" |\n");
         }
         return sb.ToString();
+    }
+
+    /// <summary>"floor (Δ +x.xx)": the floor's figure and how far the model is above it.</summary>
+    static string VsFloor(double? model, double? floor) =>
+        floor is not double f || !double.IsFinite(f) ? "-"
+        : model is double m && double.IsFinite(m) ? $"{Pct(f)} (Δ {(m - f).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture)})" : Pct(f);
+
+    /// <summary>
+    /// The line above the results table: the pixel floor's figures, or how to make one (no model
+    /// is reported without the floor beside it).
+    /// </summary>
+    public static string FloorNote(IReadOnlyList<RunRecord> runs)
+    {
+        var floors = runs.Where(r => r.IsPixelFloor).ToList();
+        if (floors.Count == 0)
+            return "**No pixel floor among these runs.** Evaluate it into the run tree and report again: " +
+                "`attndistill knn --checkpoint pixels --data DATA --image-size S --out RUNS/pixels` (and `attndistill linear --checkpoint pixels ... --out RUNS/pixels`).\n\n";
+        var sb = new StringBuilder();
+        foreach (var f in floors)
+            sb.Append($"Pixel floor (`knn`/`linear --checkpoint pixels`: the normalized evaluation pixels, flattened){(f.DataRoot is { } d ? $" on `{d}`" : "")}{(f.ImageSize is { } s ? $" at {s} px" : "")}: ")
+              .Append($"k-NN top-1 {Pct(f.Knn?.Top1)}, linear top-1 {Pct(f.Linear?.Top1)}.\n");
+        return sb.Append('\n').ToString();
     }
 
     static string Describe(RunRecord r)
