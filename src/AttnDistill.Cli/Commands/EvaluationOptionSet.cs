@@ -8,7 +8,7 @@ public sealed class EvaluationOptionSet
 {
     public readonly Option<string> Config = new(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
     public readonly Option<string> Data = new("--data") { Description = "Data root with a train and a val/ or test/ split (ImageFolder, IDX, CIFAR binary); any data set works (transfer).", Required = true };
-    public readonly Option<string> Checkpoint = new("--checkpoint") { Description = "Backbone: ours (backbone.safetensors/.pth, teacher.safetensors) or a DINO/MAE/Mugs/timm checkpoint; architecture inferred.", Required = true };
+    public readonly Option<string> Checkpoint = new("--checkpoint") { Description = "Backbone: ours (backbone.safetensors/.pth, teacher.safetensors), a DINO/MAE/Mugs/timm checkpoint (architecture inferred), or a zoo name (dino_vits16, mae_vitb16, ...: downloaded once into the torch.hub cache).", Required = true };
     public readonly Option<int> ImageSize = TrainerOptionSet.Positive("--image-size", "Evaluation crop S: resize the short side to S*256/224 (bicubic), center-crop S (224 as DINO; 32 for CIFAR-10).", 224);
     public readonly Option<double?> LabelFraction = new("--label-fraction") { Description = "Semi-supervised: use only this class-balanced fraction of the training labels (0.01 or 0.1 in the paper)." };
     public readonly Option<string?> LabelFile = new("--label-file") { Description = "Semi-supervised: use only the training images named in this file (one name per line, SimCLR's subset files)." };
