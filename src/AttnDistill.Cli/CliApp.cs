@@ -23,6 +23,7 @@ public static class CliApp
         root.Subcommands.Add(VisualizeCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ModelsCommand.Create());
         return root;
     }
 

@@ -1,1 +1,2 @@
+AttnDistill.Cli.OpenMpWaitPolicy.DefaultToPassive();
 return await AttnDistill.Cli.CliApp.RunAsync(args);

@@ -11,7 +11,7 @@ public static class ExportCommand
     {
         var cmd = new Command("export", "Write a backbone checkpoint as ONNX (opset 17: image -> normalized CLS feature, optional attention and head outputs), .pth or .safetensors.");
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names)." };
-        var ckpt = new Option<string>("--checkpoint") { Description = "Backbone: ours (backbone.safetensors/.pth, checkpoint-*.ckpt) or a DINO/MAE/timm checkpoint.", Required = true };
+        var ckpt = new Option<string>("--checkpoint") { Description = "Backbone: ours (backbone.safetensors/.pth, checkpoint-*.ckpt), a DINO/MAE/timm checkpoint, or a zoo name (dino_vits16, ...: downloaded once into the torch.hub cache).", Required = true };
         var format = new Option<string?>("--format") { Description = "onnx, pth or safetensors (default: from the --out extension)." };
         format.AcceptOnlyFromAmong(ExportFormats.Names.ToArray());
         var outFile = new Option<string>("--out") { Description = "Output file, written atomically.", Required = true };
@@ -23,12 +23,12 @@ public static class ExportCommand
         var key = new Option<string?>("--checkpoint-key") { Description = "Entry of a wrapped checkpoint to export (student, teacher, model, ...); default: the first present." };
         var heads = new Option<int?>("--heads") { Description = "Attention heads, for checkpoints that carry no config and have a non-standard width." };
         foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads }) cmd.Options.Add(o);
-        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, _ =>
+        cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string outPath = parsed.GetValue(outFile)!;
             var request = new ExportRequest
             {
-                Checkpoint = parsed.GetValue(ckpt)!,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(ckpt)!, "--checkpoint", stop),
                 Out = outPath,
                 Format = ExportFormats.Resolve(parsed.GetValue(format), outPath),
                 ImageSize = parsed.GetValue(size),

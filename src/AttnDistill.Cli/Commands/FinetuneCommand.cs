@@ -26,7 +26,7 @@ public static class FinetuneCommand
             string output = parsed.GetValue(trainer.Out)!;
             var job = new FinetuneJobConfig
             {
-                Checkpoint = parsed.GetValue(eval.Checkpoint)!, DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
                 ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), LayerDecay = parsed.GetValue(layerDecay),
                 DropPath = parsed.GetValue(dropPath), LabelSmoothing = parsed.GetValue(smoothing), EvalEvery = parsed.GetValue(evalEvery),
                 EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed),

@@ -24,7 +24,7 @@ public static class KnnCommand
             string output = parsed.GetValue(outDir)!;
             var job = new KnnJobConfig
             {
-                Checkpoint = parsed.GetValue(eval.Checkpoint)!, DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
                 ImageSize = parsed.GetValue(eval.ImageSize), Ks = parsed.GetValue(ks)!, Temperature = parsed.GetValue(temperature),
                 BatchSize = parsed.GetValue(batch), Workers = parsed.GetValue(workers), Labels = eval.Labels(parsed),
                 EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),

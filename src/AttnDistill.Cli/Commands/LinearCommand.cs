@@ -24,7 +24,7 @@ public static class LinearCommand
             string output = parsed.GetValue(trainer.Out)!;
             var job = new LinearJobConfig
             {
-                Checkpoint = parsed.GetValue(eval.Checkpoint)!, DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
                 ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), BaseLrs = parsed.GetValue(sweep)!,
                 Augment = !parsed.GetValue(cached), Workers = parsed.GetValue(trainer.Workers), EvalBatchSize = parsed.GetValue(evalBatch),
                 Labels = eval.Labels(parsed), EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),

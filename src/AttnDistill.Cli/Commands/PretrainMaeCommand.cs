@@ -13,7 +13,7 @@ public static class PretrainMaeCommand
         var precision = TrainerOptionSet.PrecisionOption();
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
         var data = new Option<string>("--data") { Description = "Training images: an ImageFolder root (train/<class>/*.jpg), IDX (Fashion-MNIST) or CIFAR binary folder.", Required = true };
-        var model = new Option<string>("--model") { Description = "Encoder preset (vit_tiny_patch16, vit_small_patch16, ...; the encoder always uses sin-cos PE).", DefaultValueFactory = _ => "vit_small_patch16" };
+        var model = new Option<string>("--model") { Description = "Encoder architecture (vit_tiny_patch16, vit_small_patch16, timm's vit_small_patch16_224, or a size such as vit_small with --patch-size; the encoder always uses sin-cos PE).", DefaultValueFactory = _ => "vit_small_patch16" };
         var patch = new Option<int?>("--patch-size") { Description = "Encoder patch size (overrides the preset)." };
         var depth = new Option<int?>("--depth") { Description = "Encoder blocks (overrides the preset)." };
         var heads = new Option<int?>("--heads") { Description = "Encoder heads (overrides the preset)." };

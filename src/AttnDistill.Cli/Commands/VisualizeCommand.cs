@@ -12,7 +12,7 @@ public static class VisualizeCommand
     {
         var cmd = new Command("visualize", "Attention pictures (supplement Figures 9-11): per image the teacher's and each student's aggregated and per-head CLS attention over the image, with each student's KL to the teacher; an index page over all.");
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names)." };
-        var teacher = new Option<string>("--teacher") { Description = "Teacher checkpoint (ours, DINO, MAE, timm ...).", Required = true };
+        var teacher = new Option<string>("--teacher") { Description = "Teacher checkpoint (ours, DINO, MAE, timm ...) or a zoo name (dino_vits16, ...: downloaded once into the torch.hub cache).", Required = true };
         var teacherName = new Option<string?>("--teacher-name") { Description = "Title of the teacher row (default: the checkpoint's folder name)." };
         var teacherHeads = new Option<int?>("--teacher-heads") { Description = "Teacher heads when its checkpoint carries no config and its width is not a named size." };
         var students = new Option<string[]>("--student") { Description = "NAME=CHECKPOINT of a student (repeat for several; NAME titles its row).", Required = true, AllowMultipleArgumentsPerToken = true };
@@ -37,7 +37,7 @@ public static class VisualizeCommand
             cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
-            string teacherPath = parsed.GetValue(teacher)!;
+            string teacherPath = ZooDownloads.Resolve(parsed.GetValue(teacher)!, "--teacher", stop);
             var studentList = parsed.GetValue(students)!.Select(ParseStudent).ToList();
             var imageArgs = parsed.GetValue(images)!;
             IReadOnlyList<PanelImage> list;
