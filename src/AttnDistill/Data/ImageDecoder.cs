@@ -91,7 +91,7 @@ public static class ImageDecoder
                 int w = codec.Info.Width, h = codec.Info.Height;
                 if (w <= 0 || h <= 0) throw new InvalidDataException($"{name}: image has no pixels ({w}x{h})");
                 CheckPixelBudget(w, h, name);
-                if (IsGray16Png(encoded)) return DecodeGray16(codec, w, h, name);
+                if (IsGray16Png(encoded) && TryDecodeGray16(codec, w, h) is { } gray16) return gray16;
                 // Unpremultiplied RGBA: RGB values stay as stored when alpha < 255 (PIL drops alpha the same way).
                 var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
                 var rgba = new byte[(long)w * h * 4];
@@ -135,15 +135,15 @@ public static class ImageDecoder
     /// 16-bit grayscale as PIL's <c>convert("RGB")</c> of mode "I": each value clipped to 255 (not
     /// scaled by 1/257 as an 8-bit decode would), replicated to three channels.
     /// </summary>
-    private static unsafe DecodedImage DecodeGray16(SKCodec codec, int w, int h, string name)
+    private static unsafe DecodedImage? TryDecodeGray16(SKCodec codec, int w, int h)
     {
-        var info = new SKImageInfo(w, h, SKColorType.Rgba16161616, SKAlphaType.Unpremul, null);
+        var info = new SKImageInfo(w, h, SKColorType.Rgba16161616, SKAlphaType.Opaque);
         var wide = new ushort[(long)w * h * 4];
         SKCodecResult result;
         fixed (ushort* dst = wide)
             result = codec.GetPixels(info, (IntPtr)dst);
-        if (result != SKCodecResult.Success)
-            throw new InvalidDataException($"{name}: decoding failed ({result})");
+        // SkiaSharp 3.119 refuses this conversion (InvalidConversion): then the 8-bit decode below (values / 257, not PIL's clip).
+        if (result != SKCodecResult.Success) return null;
         var rgb = new byte[(long)w * h * 3];
         for (long i = 0, s = 0, d = 0; i < (long)w * h; i++, s += 4, d += 3)
         {
