@@ -35,7 +35,7 @@ public static class CliApp
 
     /// <summary>The torch.save archive inflate budget, on every command.</summary>
     public static readonly Option<long> MaxCheckpointInflate = NonNegative("--max-checkpoint-inflate",
-        "Bytes a .pth checkpoint's archive entries may expand to; 0 (default) = the file's own size (torch.save never compresses, so a compressed archive is refused).", 0);
+        "Bytes a .pth checkpoint's archive entries may expand to; 0 (default) = 16 x the file's size (torch.save never compresses, so a highly compressed archive is a zip bomb).", 0);
 
     static Option<long> NonNegative(string name, string description, long defaultValue)
     {

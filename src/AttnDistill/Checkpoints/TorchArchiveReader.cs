@@ -30,6 +30,9 @@ public static class TorchArchiveReader
     /// </summary>
     public static long MaxInflateBytes { get; set; }
 
+    /// <summary>The default budget in multiples of the file's size.</summary>
+    public const long DefaultInflateFactor = 16;
+
     /// <summary>
     /// The object torch.save wrote (usually a dict). Tensors are on the CPU and owned by the caller;
     /// on failure every tensor made so far is disposed.
@@ -92,14 +95,16 @@ public static class TorchArchiveReader
         {
             if (e.Length < 0 || e.CompressedLength < 0)
                 throw new CheckpointFormatException($"{path}: archive entry '{e.FullName}' declares a negative size (corrupt).");
+            CheckedLength(e, path, fileLength);   // an impossible ratio is named as such first
             declared = declared > long.MaxValue - e.Length ? long.MaxValue : declared + e.Length;
             if (e.Length != e.CompressedLength) compressed++;
         }
-        long budget = MaxInflateBytes > 0 ? Math.Max(MaxInflateBytes, fileLength) : fileLength;
+        // torch.save stores entries; our own writer deflates lightly (about 1.1:1): 16 x the file's size leaves room for both and refuses a 1000:1 bomb.
+        long budget = MaxInflateBytes > 0 ? Math.Max(MaxInflateBytes, fileLength) : fileLength * DefaultInflateFactor;
         if (declared > budget)
             throw new CheckpointFormatException(
-                $"{path}: its archive entries expand to {declared} bytes, more than the {budget}-byte budget ({(MaxInflateBytes > 0 ? "--max-checkpoint-inflate" : "the file's size")}; " +
-                $"{compressed} entr{(compressed == 1 ? "y is" : "ies are")} compressed, which torch.save never does): re-save it with torch.save, " +
+                $"{path}: its archive entries expand to {declared} bytes, more than the {budget}-byte budget ({(MaxInflateBytes > 0 ? "--max-checkpoint-inflate" : $"{DefaultInflateFactor} x the file's size")}; " +
+                $"{compressed} entr{(compressed == 1 ? "y is" : "ies are")} compressed, which torch.save never does): a zip bomb, or re-save it with torch.save, " +
                 "or raise --max-checkpoint-inflate BYTES if you trust the file.");
     }
 

@@ -73,10 +73,10 @@ public static class HostileFiles
             using var to = n.Open();
             from.CopyTo(to);
         }
-        // One more storage of zeros: 4 MB that deflate to a few kB (what a zip bomb is made of).
+        // One more storage of zeros: 64 MB that deflate to a few kB (what a zip bomb is made of).
         string prefix = input.Entries.First(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)).FullName[..^"data.pkl".Length];
         using var z = output.CreateEntry(prefix + "data/999", CompressionLevel.SmallestSize).Open();
-        z.Write(new byte[4 << 20]);
+        z.Write(new byte[64 << 20]);
     }
 
     [DllImport("libc", SetLastError = true)]
