@@ -24,7 +24,30 @@ public static class CliApp
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
+        root.Options.Add(MaxImagePixels);
+        root.Options.Add(MaxCheckpointInflate);
         return root;
+    }
+
+    /// <summary>The image decode budget, on every command (PIL's Image.MAX_IMAGE_PIXELS; refused at twice it, as PIL's DecompressionBombError).</summary>
+    public static readonly Option<long> MaxImagePixels = NonNegative("--max-image-pixels",
+        $"Decode budget: an image whose header claims more than twice this many pixels is refused with an error naming it (PIL's default {AttnDistill.Data.ImageDecoder.DefaultMaxImagePixels} and DecompressionBombError); 0 = no limit.",
+        AttnDistill.Data.ImageDecoder.DefaultMaxImagePixels);
+
+    /// <summary>The torch.save archive inflate budget, on every command.</summary>
+    public static readonly Option<long> MaxCheckpointInflate = NonNegative("--max-checkpoint-inflate",
+        "Bytes a .pth checkpoint's archive entries may expand to; 0 (default) = 16 x the file's size (torch.save never compresses, so a highly compressed archive is a zip bomb).", 0);
+
+    static Option<long> NonNegative(string name, string description, long defaultValue)
+    {
+        var o = new Option<long>(name) { Description = description, DefaultValueFactory = _ => defaultValue, Recursive = true };
+        o.Validators.Add(r =>
+        {
+            long v;
+            try { v = r.GetValueOrDefault<long>(); } catch (InvalidOperationException) { return; }
+            if (v < 0) r.AddError($"{name} must be 0 or positive, got {v}.");
+        });
+        return o;
     }
 
     /// <summary>Parses the arguments with any <c>--config</c> recipe expanded into flags (command-line flags win).</summary>
@@ -49,6 +72,12 @@ public static class CliApp
                 ConsoleReporting.Error(string.Join("; ", parsed.Errors.Select(e => OneLine(e.Message))) +
                                        $" (see attndistill {parsed.CommandResult.Command.Name} --help)");
                 return 2;
+            }
+            // Process-wide budgets, as PIL's Image.MAX_IMAGE_PIXELS: set from every command's flags.
+            if (parsed.Errors.Count == 0)
+            {
+                AttnDistill.Data.ImageDecoder.MaxImagePixels = parsed.GetValue(MaxImagePixels);
+                AttnDistill.Checkpoints.TorchArchiveReader.MaxInflateBytes = parsed.GetValue(MaxCheckpointInflate);
             }
             return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
         }

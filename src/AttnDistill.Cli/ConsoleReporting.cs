@@ -12,9 +12,12 @@ public static class ConsoleReporting
 {
     private static bool Quiet => DistributedContext.LaunchRank > 0;
 
+    /// <summary>An error line is cut after this many characters (a recipe with a list of 10^6 values must not print 36 MB).</summary>
+    public const int MaxErrorLength = 2000;
+
     public static void Info(string message)
     {
-        if (!Quiet) AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+        if (!Quiet) AnsiConsole.MarkupLineInterpolated($"[grey]{TerminalText.SafeKeepLines(message)}[/]");
     }
 
     /// <summary>
@@ -25,6 +28,8 @@ public static class ConsoleReporting
     public static void Error(string message)
     {
         string line = string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        // Names from files reach this line: escape sequences in them must not reach the terminal raw; and it stays one readable line.
+        line = TerminalText.Safe(line, MaxErrorLength);
         if (DistributedContext.LaunchWorldSize > 1) line = $"rank {DistributedContext.LaunchRank}: {line}";
         bool color = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null;
         Console.Error.WriteLine(color ? $"\u001b[31merror:\u001b[0m {line}" : $"error: {line}");
@@ -91,7 +96,7 @@ public static class ConsoleReporting
     {
         if (Quiet) return;
         var table = new Table().Title(title).AddColumn("what").AddColumn("value");
-        foreach (var (k, v) in rows) table.AddRow(Markup.Escape(k), Markup.Escape(v));
+        foreach (var (k, v) in rows) table.AddRow(Markup.Escape(TerminalText.Safe(k)), Markup.Escape(TerminalText.Safe(v)));
         AnsiConsole.Write(table);
     }
 }

@@ -50,7 +50,8 @@ public static class RecipeArguments
                     break;
                 case YamlSequenceNode seq:
                     rest.Add(flag);
-                    rest.AddRange(seq.Children.Select(c => ((YamlScalarNode)c).Value ?? ""));
+                    rest.AddRange(seq.Children.Select(c => c is YamlScalarNode cs ? cs.Value ?? ""
+                        : throw new RecipeException($"recipe '{spec}': key '{key}' must be a scalar or a list of scalars, not a list holding a {Kind(c)}.")));
                     break;
                 default:
                     throw new RecipeException($"recipe '{spec}': key '{key}' must be a scalar or a list.");
@@ -62,18 +63,68 @@ public static class RecipeArguments
     /// <summary>The rows of a family recipe (empty for a flat one).</summary>
     public static IReadOnlyList<string> Rows(string path) =>
         Load(path) is { } map && map.Children.TryGetValue(new YamlScalarNode("rows"), out var rows) && rows is YamlMappingNode m
-            ? m.Children.Keys.Select(k => ((YamlScalarNode)k).Value ?? "").ToList()
+            ? m.Children.Keys.Select(k => KeyOf(k, path)).ToList()
             : Array.Empty<string>();
 
     /// <summary>The verb a recipe declares ("verb: distill"), or null.</summary>
     public static string? Verb(string path) =>
-        Load(path) is { } map && map.Children.TryGetValue(new YamlScalarNode("verb"), out var v) ? ((YamlScalarNode)v).Value : null;
+        Load(path) is { } map && map.Children.TryGetValue(new YamlScalarNode("verb"), out var v) ? ScalarOf(v, "verb", path) : null;
+
+    /// <summary>Recipes are small: these bounds keep a hostile file from exhausting the stack or memory, or printing megabytes.</summary>
+    public const int MaxDepth = 32, MaxNodes = 100_000, MaxListLength = 10_000;
+    public const long MaxRecipeBytes = 4 << 20;
+
+    static string KeyOf(YamlNode k, string path) => k is YamlScalarNode s ? s.Value ?? ""
+        : throw new RecipeException($"recipe '{path}': a key is a {Kind(k)} (line {k.Start.Line}); keys must be plain option names.");
+
+    static string? ScalarOf(YamlNode v, string key, string path) => v is YamlScalarNode s ? s.Value
+        : throw new RecipeException($"recipe '{path}': '{key}' must be a single value, not a {Kind(v)} (line {v.Start.Line}).");
+
+    static string Kind(YamlNode n) => n switch { YamlSequenceNode => "list", YamlMappingNode => "mapping", _ => "value" };
+
+    /// <summary>
+    /// Walks the file's events (YamlDotNet's parser is a loop, not a recursion) before building
+    /// the tree, whose construction recurses: 100,000 nested lists would overflow the stack.
+    /// </summary>
+    static void CheckShape(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.Length > MaxRecipeBytes) throw new RecipeException($"recipe '{path}' is {info.Length} bytes; recipes are at most {MaxRecipeBytes} bytes.");
+        using var reader = File.OpenText(path);
+        var parser = new YamlDotNet.Core.Parser(reader);
+        int depth = 0, nodes = 0;
+        var lengths = new List<int>();
+        while (parser.MoveNext())
+        {
+            var e = parser.Current;
+            if (e is YamlDotNet.Core.Events.NodeEvent && ++nodes > MaxNodes)
+                throw new RecipeException($"recipe '{path}' holds more than {MaxNodes} values; recipes are small files of option settings.");
+            if (lengths.Count > 0 && e is YamlDotNet.Core.Events.NodeEvent && ++lengths[^1] > MaxListLength)
+                throw new RecipeException($"recipe '{path}': a list or mapping with more than {MaxListLength} entries (line {e.Start.Line}); no option takes that many values.");
+            if (e is YamlDotNet.Core.Events.SequenceStart or YamlDotNet.Core.Events.MappingStart)
+            {
+                if (++depth > MaxDepth)
+                    throw new RecipeException($"recipe '{path}' nests lists or mappings more than {MaxDepth} deep (line {e.Start.Line}); recipes are flat option: value settings.");
+                lengths.Add(0);
+            }
+            else if (e is YamlDotNet.Core.Events.SequenceEnd or YamlDotNet.Core.Events.MappingEnd)
+            {
+                depth--;
+                if (lengths.Count > 0) lengths.RemoveAt(lengths.Count - 1);
+            }
+        }
+    }
 
     static YamlMappingNode? Load(string path)
     {
         var stream = new YamlStream();
-        try { using var reader = File.OpenText(path); stream.Load(reader); }
-        catch (YamlDotNet.Core.YamlException ex) { throw new RecipeException($"recipe '{path}' is not valid YAML: {ex.Message}"); }
+        try
+        {
+            CheckShape(path);
+            using var reader = File.OpenText(path);
+            stream.Load(reader);
+        }
+        catch (YamlDotNet.Core.YamlException ex) { throw new RecipeException($"recipe '{path}' is not valid YAML: {TerminalText.Safe(ex.Message, 300)}"); }
         if (stream.Documents.Count == 0) return null;
         return stream.Documents[0].RootNode as YamlMappingNode
             ?? throw new RecipeException($"recipe '{path}' must be a mapping of option names to values.");
@@ -85,20 +136,20 @@ public static class RecipeArguments
         var map = Load(path);
         if (map is null) yield break;
         var settings = new Dictionary<string, YamlNode>(StringComparer.Ordinal);
-        if (map.Children.TryGetValue(new YamlScalarNode("verb"), out var v) && ((YamlScalarNode)v).Value is { } declared && declared != verb)
+        if (map.Children.TryGetValue(new YamlScalarNode("verb"), out var v) && ScalarOf(v, "verb", path) is { } declared && declared != verb)
             throw new RecipeException($"recipe '{path}' is for 'attndistill {declared}', not '{verb}'.");
         void Add(YamlMappingNode m, string where)
         {
             foreach (var (k, value) in m.Children)
             {
-                string key = ((YamlScalarNode)k).Value ?? "";
+                string key = KeyOf(k, path);
                 if (!ReservedKeys.Contains(key)) settings[key] = value;
             }
         }
         if (map.Children.TryGetValue(new YamlScalarNode("rows"), out var rowsNode))
         {
             var rows = rowsNode as YamlMappingNode ?? throw new RecipeException($"recipe '{path}': 'rows' must map row names to settings.");
-            var names = rows.Children.Keys.Select(k => ((YamlScalarNode)k).Value ?? "").ToList();
+            var names = rows.Children.Keys.Select(k => KeyOf(k, path)).ToList();
             if (row is null)
                 throw new RecipeException($"recipe '{path}' is a family of rows: pick one with {ConfigOption} {path}#ROW. Rows: {string.Join(", ", names)}.");
             if (map.Children.TryGetValue(new YamlScalarNode("common"), out var common) && common is YamlMappingNode c) Add(c, "common");

@@ -19,10 +19,13 @@ public sealed class TrainerOptionSet
     public readonly Option<int> CheckpointEvery = Positive("--checkpoint-every", "Write checkpoint-*.ckpt every N epochs (and at the end).", 1);
     public readonly Option<int> LogEvery = Positive("--log-every", "Log a JSON line to log.txt every N batches.", 10);
     public readonly Option<int> Seed = new("--seed") { Description = "One seed for data order, augmentation, init and masks.", DefaultValueFactory = _ => 0 };
-    public readonly Option<int> Workers = new("--workers") { Description = "Data loading threads.", DefaultValueFactory = _ => 2 };
+    public readonly Option<int> Workers = WorkerCount("--workers", "Data loading threads.");
     public readonly Option<int?> Threads = new("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
     public readonly Option<string> Out = new("--out") { Description = "Run folder: config.yaml, log.txt, tensorboard/, checkpoints, backbone.pth/.safetensors, metrics.json.", Required = true };
-    public readonly Option<bool> Resume = new("--resume") { Description = "Continue from the newest readable checkpoint in --out." };
+    public readonly Option<bool> Resume = new("--resume") { Description = "Continue from the newest readable checkpoint in --out (none there at all: start from the beginning; only unreadable ones: an error, nothing overwritten). "
+        + "Compared with --out's config.yaml: a changed data, teacher, student/projector shape, aggregation, loss, seed, batch layout, precision or image size is refused; "
+        + "a changed epochs, lr, blr, min-lr, warmup-epochs, weight-decay, clip-grad or weight-* is allowed with a warning and recorded in config.yaml's history; workers, threads, device and logging may change freely. "
+        + "Another run holding --out (its run.lock) is refused." };
     public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or cuda:N (this build is CPU-only unless built with -p:TorchBackend=cuda).", DefaultValueFactory = _ => "cpu" };
     private readonly bool _lrOptions;
     private readonly TrainerOptions _defaults;
@@ -49,7 +52,15 @@ public sealed class TrainerOptionSet
         foreach (var o in all) c.Options.Add(o);
     }
 
-    public TrainerOptions Read(ParseResult r) => (_defaults with
+    public TrainerOptions Read(ParseResult r)
+    {
+        // A warm-up asked for explicitly that is longer than the run never reaches the peak lr: refused (a default one is warned about by the trainer).
+        if (r.GetResult(WarmupEpochs) is { Implicit: false } && r.GetValue(WarmupEpochs) > r.GetValue(Epochs))
+            throw new ArgumentException($"--warmup-epochs {r.GetValue(WarmupEpochs)} is longer than --epochs {r.GetValue(Epochs)}: the lr would never reach its peak; shorten the warm-up.");
+        return ReadChecked(r);
+    }
+
+    private TrainerOptions ReadChecked(ParseResult r) => (_defaults with
     {
         Epochs = r.GetValue(Epochs), WarmupEpochs = r.GetValue(WarmupEpochs), BatchSize = r.GetValue(BatchSize),
         EffectiveBatch = r.GetValue(EffectiveBatch), MinLr = r.GetValue(MinLr),
@@ -67,6 +78,17 @@ public sealed class TrainerOptionSet
     }
 
     public static ComputePrecision ReadPrecision(ParseResult r, Option<string> o) => r.GetValue(o) == "bf16" ? ComputePrecision.BFloat16 : ComputePrecision.Float32;
+
+    /// <summary>Most data loading threads a run may ask for: each takes a stack and a batch slot, and 100,000 of them abort the runtime natively.</summary>
+    public const int MaxWorkers = 256;
+
+    /// <summary>--workers: 0 (decode on the training thread) to <see cref="MaxWorkers"/>.</summary>
+    public static Option<int> WorkerCount(string name, string description, int defaultValue = 2)
+    {
+        var o = new Option<int>(name) { Description = $"{description} 0 decodes on the training thread; at most {MaxWorkers}.", DefaultValueFactory = _ => defaultValue };
+        o.Validators.Add(r => { if (TryValue(r, out int v) && (v < 0 || v > MaxWorkers)) r.AddError($"{name} must be between 0 and {MaxWorkers}, got {v}."); });
+        return o;
+    }
 
     public static Option<int> Positive(string name, string description, int defaultValue)
     {

@@ -33,21 +33,23 @@ public static class DataCommand
                 FullDecode = parsed.GetValue(full), ClassListPath = parsed.GetValue(classes), Threads = parsed.GetValue(threads),
             });
             Print(report, parsed.GetValue(perClass));
-            return report.Splits.Any(s => s.Count > s.UnreadableCount) ? 0 : 2;
+            if (report.Splits.Any(s => s.Count > s.UnreadableCount)) return 0;
+            ConsoleReporting.Error($"--data {parsed.GetValue(data)}: no split holds a readable image ({string.Join(", ", report.Splits.Select(s => $"{s.Split}: {s.UnreadableCount} of {s.Count} unreadable"))}).");
+            return 2;
         }));
         return cmd;
     }
 
     static void Print(DatasetReport report, bool allClasses)
     {
-        AnsiConsole.MarkupLineInterpolated($"[bold]{report.Root}[/]: {report.Format}");
+        AnsiConsole.MarkupLineInterpolated($"[bold]{TerminalText.Safe(report.Root)}[/]: {report.Format}");
         var table = new Table().AddColumn("split").AddColumn("source").AddColumn("images").AddColumn("classes")
             .AddColumn("width (min/mean/max)").AddColumn("height (min/mean/max)").AddColumn("unreadable");
         foreach (var s in report.Splits)
         {
             string w = s.Sizes is { } z ? $"{z.MinWidth} / {z.MeanWidth:F0} / {z.MaxWidth}" : "-";
             string h = s.Sizes is { } y ? $"{y.MinHeight} / {y.MeanHeight:F0} / {y.MaxHeight}" : "-";
-            table.AddRow(s.Split.ToString(), Markup.Escape(s.Source), s.Count.ToString(), s.ClassNames.Count.ToString(), w, h, s.UnreadableCount.ToString());
+            table.AddRow(s.Split.ToString(), Markup.Escape(TerminalText.Safe(s.Source)), s.Count.ToString(), s.ClassNames.Count.ToString(), w, h, s.UnreadableCount.ToString());
         }
         AnsiConsole.Write(table);
         foreach (var s in report.Splits)
@@ -59,14 +61,16 @@ public static class DataCommand
             foreach (int c in rows)
             {
                 if (previous >= 0 && c != previous + 1) counts.AddRow("...", $"({s.ClassNames.Count - 12} more; --per-class shows all)");
-                counts.AddRow(Markup.Escape(s.ClassNames[c]), s.CountsPerClass[c].ToString());
+                counts.AddRow(Markup.Escape(TerminalText.Safe(s.ClassNames[c])), s.CountsPerClass[c].ToString());
                 previous = c;
             }
             if (s.ClassNames.Count > 0)
                 counts.AddRow("[grey]min / max[/]", $"{s.CountsPerClass.Min()} / {s.CountsPerClass.Max()}");
             AnsiConsole.Write(counts);
             foreach (var name in s.FirstUnreadable)
-                AnsiConsole.MarkupLineInterpolated($"[yellow]unreadable[/] ({s.Split}): {name}");
+                AnsiConsole.MarkupLineInterpolated($"[yellow]unreadable[/] ({s.Split}): {TerminalText.Safe(name)}");
+            if (s.IgnoredImageFiles > 0)
+                AnsiConsole.MarkupLineInterpolated($"[yellow]{s.IgnoredImageFiles} .gif file(s) not used[/] ({s.Split}): torchvision's ImageFolder does not list GIFs either; convert them to PNG to use them");
             if (s.UnreadableCount > s.FirstUnreadable.Count)
                 AnsiConsole.MarkupLineInterpolated($"[yellow]... and {s.UnreadableCount - s.FirstUnreadable.Count} more unreadable in {s.Split}[/]");
         }

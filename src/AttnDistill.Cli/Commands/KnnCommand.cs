@@ -14,7 +14,7 @@ public static class KnnCommand
         var ks = new Option<int[]>("--k") { Description = "Neighbour counts.", DefaultValueFactory = _ => Knn.DefaultKs.ToArray(), AllowMultipleArgumentsPerToken = true };
         var temperature = TrainerOptionSet.PositiveDouble("--temperature", "T of the vote weights exp(cos / T) (DINO: 0.07).", Knn.DefaultTemperature);
         var batch = TrainerOptionSet.Positive("--batch-size", "Images per forward pass.", 256);
-        var workers = new Option<int>("--workers") { Description = "Data loading threads.", DefaultValueFactory = _ => 2 };
+        var workers = TrainerOptionSet.WorkerCount("--workers", "Data loading threads.");
         var cache = EvaluationOptionSet.FeatureCacheOption();
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
         var outDir = new Option<string>("--out") { Description = "Folder for metrics.json and config.yaml.", Required = true };

@@ -33,7 +33,7 @@ public static class Run
             if (stop.IsCancellationRequested) return;
             ctx.Cancel = true;                   // do not die: let the trainer finish its step
             InterruptedExitCode = code;
-            ConsoleReporting.Info("stopping after this step (a checkpoint will be written)...");
+            ConsoleReporting.Info("stopping (training commands finish the step and write a checkpoint)...");
             stop.Cancel();
         }
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => OnSignal(c, 130));
@@ -100,6 +100,9 @@ public static class Run
             {
                 throw new ArgumentException($"--out {outDir} is not writable ({ex.Message}): choose another folder.");
             }
+            AttnDistill.Runs.RunFolderLock.HoldForProcess(outDir, ConsoleReporting.Info);   // a second run on this folder is refused (issue 22)
+            RunFolderChecks.OutsideData(outDir, parsed);
+            config = ResumeSettings.Reconcile(outDir, config, parsed, ConsoleReporting.Info);
             File.WriteAllText(Path.Combine(outDir, "config.yaml"), config);
         }
         dist.Barrier();

@@ -48,7 +48,7 @@ public static class CheckpointReader
     /// <summary>Recognises the container by its first bytes (not the file name).</summary>
     public static CheckpointFormat DetectFormat(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}", path);
+        CheckpointFileCheck.Require(path);
         using var fs = File.OpenRead(path);
         Span<byte> head = stackalloc byte[9];
         int n = fs.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
@@ -103,6 +103,9 @@ public static class CheckpointReader
                 string name = StripPrefixes(key);
                 if (VitStateDictKeys.IsBackboneKey(name))
                 {
+                    if (!t.is_floating_point())
+                        throw new CheckpointFormatException(
+                            $"{path}: backbone tensor '{TerminalText.Safe(key, 80)}' is {t.dtype}; ViT weights are floating point (float32, float16, bfloat16 or float64): not a usable checkpoint (a cast would train on garbage).");
                     if (origin.TryGetValue(name, out string? other))
                         throw new CheckpointFormatException($"{path}: '{other}' and '{key}' both become '{name}' once prefixes are stripped.");
                     origin[name] = key;

@@ -148,14 +148,15 @@ public static class SafetensorsFile
     {
         if (first9.Length < 9) return false;
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(first9);
-        return n >= 2 && n <= (ulong)Math.Max(0, fileLength - 8) && first9[8] == (byte)'{';
+        // A length past the end still counts: the reader then says "truncated" rather than "not safetensors".
+        return n >= 2 && n <= (ulong)MaxHeaderBytes && first9[8] == (byte)'{';
     }
 
     sealed record Entry(string Name, ScalarType Dtype, long[] Shape, long Begin, long Length);
 
     static FileStream OpenRead(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}", path);
+        CheckpointFileCheck.Require(path);
         return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
     }
 
@@ -190,6 +191,7 @@ public static class SafetensorsFile
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new CheckpointFormatException($"{path}: the safetensors header is not a JSON object (corrupt file).");
             var entries = new List<Entry>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             long maxEnd = 0;
             foreach (var prop in doc.RootElement.EnumerateObject())
@@ -202,18 +204,40 @@ public static class SafetensorsFile
                         metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
                     continue;
                 }
+                if (!names.Add(prop.Name))
+                    throw new CheckpointFormatException($"{path}: the safetensors header names tensor '{Printable(prop.Name)}' twice (corrupt or crafted file; the format forbids it).");
                 var e = ParseEntry(prop, path);
                 long end = e.Begin + e.Length;
                 if (end > dataLength)
                     throw new CheckpointFormatException(
-                        $"{path}: tensor '{e.Name}' ends at byte {end} of the data section but the file holds only {dataLength} data bytes " +
+                        $"{path}: tensor '{Printable(e.Name)}' ends at byte {end} of the data section but the file holds only {dataLength} data bytes " +
                         $"(file is {fileLength} bytes, needs at least {dataStart + end}): truncated or corrupt.");
                 maxEnd = Math.Max(maxEnd, end);
                 entries.Add(e);
             }
+            CheckNoOverlap(entries, path);
             return (entries, metadata, dataStart);
         }
     }
+
+    /// <summary>
+    /// Tensors may not share bytes: the format lays them end to end, and entries pointing at one
+    /// offset would each become a full copy (800 x 4 MB from a 4 MB file).
+    /// </summary>
+    static void CheckNoOverlap(List<Entry> entries, string path)
+    {
+        Entry? previous = null;
+        foreach (var e in entries.Where(e => e.Length > 0).OrderBy(e => e.Begin))
+        {
+            if (previous is not null && e.Begin < previous.Begin + previous.Length)
+                throw new CheckpointFormatException(
+                    $"{path}: tensors '{Printable(previous.Name)}' and '{Printable(e.Name)}' overlap in the data section (bytes {previous.Begin}-{previous.Begin + previous.Length} and {e.Begin}-{e.Begin + e.Length}): corrupt or crafted file.");
+            previous = e;
+        }
+    }
+
+    /// <summary>A name for an error message: control characters escaped, at most 80 characters.</summary>
+    internal static string Printable(string name) => TerminalText.Safe(name, 80);
 
     static Entry ParseEntry(JsonProperty prop, string path)
     {
@@ -234,7 +258,7 @@ public static class SafetensorsFile
         }
         catch (Exception ex) when (ex is FormatException or KeyNotFoundException or InvalidOperationException or OverflowException or NotSupportedException)
         {
-            throw new CheckpointFormatException($"{path}: bad safetensors header entry for '{name}' ({ex.Message}): corrupt file.", ex);
+            throw new CheckpointFormatException($"{path}: bad safetensors header entry for '{Printable(name)}' ({ex.Message}): corrupt file.", ex);
         }
     }
 

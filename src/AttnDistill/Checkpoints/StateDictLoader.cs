@@ -33,6 +33,9 @@ public static class StateDictLoader
                     missing.Add(key);
                     continue;
                 }
+                // A bool/int/complex tensor where the model holds weights would be cast silently (a bool teacher trains to nothing).
+                if (dst.is_floating_point() && !src.is_floating_point())
+                    throw new CheckpointFormatException($"'{TerminalText.Safe(key, 80)}' is a {src.dtype} tensor in the checkpoint; the model's is {dst.dtype}: weights must be floating point (float32, float16, bfloat16 or float64).");
                 if (src.shape.SequenceEqual(dst.shape)) plan.Add((dst, src, false));
                 else if (key == "pos_embed" && TryAdaptPosEmbed(src, dst.shape, out var adapted, out string? note))
                 {

@@ -23,12 +23,23 @@ public static class TorchArchiveReader
     const int MaxDims = 64;
 
     /// <summary>
+    /// The inflate budget (<c>--max-checkpoint-inflate</c>): the archive's entries together may
+    /// expand to at most this many bytes, or to the file's own size when it is 0 (the default).
+    /// torch.save stores every entry uncompressed, so a genuine checkpoint never needs more than
+    /// its size; a compressed one (re-zipped, or a zip bomb) is refused before anything is inflated.
+    /// </summary>
+    public static long MaxInflateBytes { get; set; }
+
+    /// <summary>The default budget in multiples of the file's size.</summary>
+    public const long DefaultInflateFactor = 16;
+
+    /// <summary>
     /// The object torch.save wrote (usually a dict). Tensors are on the CPU and owned by the caller;
     /// on failure every tensor made so far is disposed.
     /// </summary>
     public static object? Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}", path);
+        CheckpointFileCheck.Require(path);
         long fileLength = new FileInfo(path).Length;
         Host? host = null;
         try
@@ -37,6 +48,7 @@ public static class TorchArchiveReader
             using var zip = new ZipArchive(fs, ZipArchiveMode.Read);
             var entries = new Dictionary<string, ZipArchiveEntry>(StringComparer.Ordinal);
             foreach (var e in zip.Entries) entries.TryAdd(e.FullName, e);
+            CheckInflateBudget(entries.Values, path, fileLength);
             var (pkl, prefix) = FindPickle(entries, path);
             if (entries.TryGetValue(prefix + "byteorder", out var order) && Encoding.ASCII.GetString(ReadEntry(order, path, fileLength, 16)).Trim() != "little")
                 throw new CheckpointFormatException($"{path}: saved on a big-endian machine; only little-endian archives are read.");
@@ -74,6 +86,26 @@ public static class TorchArchiveReader
         if (pickles.Count > 1) throw new CheckpointFormatException($"{path}: {pickles.Count} data.pkl entries: not a torch.save checkpoint.");
         var pkl = pickles[0];
         return (pkl, pkl.FullName[..^"data.pkl".Length]);
+    }
+
+    static void CheckInflateBudget(IEnumerable<ZipArchiveEntry> entries, string path, long fileLength)
+    {
+        long declared = 0, compressed = 0;
+        foreach (var e in entries)
+        {
+            if (e.Length < 0 || e.CompressedLength < 0)
+                throw new CheckpointFormatException($"{path}: archive entry '{e.FullName}' declares a negative size (corrupt).");
+            CheckedLength(e, path, fileLength);   // an impossible ratio is named as such first
+            declared = declared > long.MaxValue - e.Length ? long.MaxValue : declared + e.Length;
+            if (e.Length != e.CompressedLength) compressed++;
+        }
+        // torch.save stores entries; our own writer deflates lightly (about 1.1:1): 16 x the file's size leaves room for both and refuses a 1000:1 bomb.
+        long budget = MaxInflateBytes > 0 ? Math.Max(MaxInflateBytes, fileLength) : fileLength * DefaultInflateFactor;
+        if (declared > budget)
+            throw new CheckpointFormatException(
+                $"{path}: its archive entries expand to {declared} bytes, more than the {budget}-byte budget ({(MaxInflateBytes > 0 ? "--max-checkpoint-inflate" : $"{DefaultInflateFactor} x the file's size")}; " +
+                $"{compressed} entr{(compressed == 1 ? "y is" : "ies are")} compressed, which torch.save never does): a zip bomb, or re-save it with torch.save, " +
+                "or raise --max-checkpoint-inflate BYTES if you trust the file.");
     }
 
     /// <summary>The entry's declared size, refused when the file cannot hold it.</summary>

@@ -95,6 +95,12 @@ public sealed class TrainingCheckpoint : IDisposable
             var sectionJson = JsonSerializer.Deserialize<Dictionary<string, string>>(Get(meta, SectionsKey, path))
                 ?? throw new CheckpointFormatException($"{path}: bad section list.");
 
+            foreach (var (name, json) in sectionJson)
+            {
+                if (json is null) throw new CheckpointFormatException($"{path}: section '{TerminalText.Safe(name, 60)}' has no JSON (corrupt or crafted file).");
+                try { using var _ = JsonDocument.Parse(json); }
+                catch (JsonException ex) { throw new CheckpointFormatException($"{path}: section '{TerminalText.Safe(name, 60)}' holds text that is not JSON (corrupt or crafted file).", ex); }
+            }
             var model = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             var sections = sectionJson.ToDictionary(kv => kv.Key, kv => new CheckpointSection { Json = kv.Value }, StringComparer.Ordinal);
             foreach (var (key, t) in contents.Tensors)
@@ -103,22 +109,26 @@ public sealed class TrainingCheckpoint : IDisposable
                 string owner = slash < 0 ? "" : key[..slash], name = key[(slash + 1)..];
                 if (owner == ModelSection) model[name] = t;
                 else if (sections.TryGetValue(owner, out var s)) s.Tensors[name] = t;
-                else throw new CheckpointFormatException($"{path}: tensor '{key}' belongs to no section.");
+                else throw new CheckpointFormatException($"{path}: tensor '{TerminalText.Safe(key, 80)}' belongs to no section.");
             }
+            int epoch = int.Parse(Get(meta, EpochKey, path), System.Globalization.CultureInfo.InvariantCulture);
+            long step = long.Parse(Get(meta, StepKey, path), System.Globalization.CultureInfo.InvariantCulture);
+            if (epoch < 0 || step < 0)
+                throw new CheckpointFormatException($"{path}: epoch {epoch}, step {step}: a position cannot be negative (corrupt or crafted file).");
             return new TrainingCheckpoint
             {
                 Model = model,
                 ModelConfig = meta.TryGetValue(CheckpointMetadata.VitConfig, out string? vc) ? VitConfigJson.Deserialize(vc, path) : null,
                 Config = meta.TryGetValue(ConfigKey, out string? cfg) ? cfg : "",
-                Epoch = int.Parse(Get(meta, EpochKey, path), System.Globalization.CultureInfo.InvariantCulture),
-                Step = long.Parse(Get(meta, StepKey, path), System.Globalization.CultureInfo.InvariantCulture),
+                Epoch = epoch,
+                Step = step,
                 Sections = sections,
             };
         }
         catch (Exception ex) when (ex is JsonException or FormatException or OverflowException)
         {
             foreach (var t in contents.Tensors.Values) t.Dispose();
-            throw new CheckpointFormatException($"{path}: bad training checkpoint metadata: {ex.Message}", ex);
+            throw new CheckpointFormatException($"{path}: bad training checkpoint metadata: {TerminalText.Safe(ex.Message, 200)}", ex);
         }
         catch
         {

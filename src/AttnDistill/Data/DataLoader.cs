@@ -48,7 +48,7 @@ public sealed class DataLoader
         Transform = transform;
         Options = options;
         if (options.BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(options), "BatchSize must be positive");
-        if (options.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {options.Workers}.");
+        if (options.Workers < 0 || options.Workers > MaxWorkers) throw new ArgumentException($"--workers must be between 0 and {MaxWorkers}, got {options.Workers}.");
         if (options.PrefetchBatches < 1) throw new ArgumentOutOfRangeException(nameof(options), "PrefetchBatches >= 1");
         if (options.WorldSize < 1 || options.Rank < 0 || options.Rank >= options.WorldSize)
             throw new ArgumentOutOfRangeException(nameof(options), $"rank {options.Rank} of world size {options.WorldSize}");
@@ -64,6 +64,9 @@ public sealed class DataLoader
         throw new InvalidDataException(
             $"no readable image among the {dataset.Count} items of the data set (first: {dataset.ItemName(0)}: {_unreadable.GetValueOrDefault(0)})");
     }
+
+    /// <summary>Most worker threads: each holds a thread stack and a batch slot (100,000 exhaust the address space's mappings and abort natively).</summary>
+    public const int MaxWorkers = 256;
 
     public IImageDataset Dataset { get; }
     public IImageTransform Transform { get; }
@@ -174,7 +177,7 @@ public sealed class DataLoader
             image = Dataset.Load(index);
             return true;
         }
-        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is (InvalidDataException or IOException or UnauthorizedAccessException) and not ImageTooLargeException)
         {
             if (_unreadable.TryAdd(index, e.Message) && Options.Log is { } log)
                 lock (_logLock) log($"unreadable image skipped (replaced by the next readable one): {Dataset.ItemName(index)}: {e.Message}");
@@ -257,6 +260,8 @@ public sealed class DataLoader
             if (slot.Error is { } error)
             {
                 _free.Push(slot);
+                // Over the decode budget: the one-line refusal naming the file, as PIL's error ends a PyTorch run.
+                if (error is ImageTooLargeException bomb) throw new ImageTooLargeException(bomb.Message, bomb);
                 throw new InvalidOperationException($"data worker failed on batch {b}: {error.Message}", error);
             }
             IssueAhead();

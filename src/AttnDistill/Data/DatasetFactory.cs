@@ -5,7 +5,7 @@ public static class DatasetFactory
 {
     /// <summary>What the error message lists when nothing fits.</summary>
     public const string KnownFormats =
-        "ImageFolder (ROOT/train/<class>/<image> and ROOT/val/... or ROOT/test/..., images .jpg .jpeg .png .bmp .webp), " +
+        "ImageFolder (ROOT/train/<class>/<image> and ROOT/val/... or ROOT/test/..., images .jpg .jpeg .png .bmp .webp; .tif .tiff .ppm .pgm are listed, as torchvision does, but unreadable here), " +
         "IDX (ROOT/train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-... as MNIST/Fashion-MNIST), " +
         "CIFAR-10 binary (ROOT[/cifar-10-batches-bin]/data_batch_1..5.bin, test_batch.bin), " +
         "CIFAR-100 binary (ROOT[/cifar-100-binary]/train.bin, test.bin), " +

@@ -40,7 +40,7 @@ public static class DatasetInspector
         // Files are read in parallel into per-item slots, then summarised in index order (deterministic report).
         var sizes = new (int W, int H)?[ds.Count];
         bool headersOnly = ds is ImageFolderDataset && !options.FullDecode;
-        Parallel.For(0, ds.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) }, i =>
+        ImageTooLargeException.Unwrap(() => Parallel.For(0, ds.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads) }, i =>
         {
             if (headersOnly)
             {
@@ -52,11 +52,11 @@ public static class DatasetInspector
                 var img = ds.Load(i);
                 sizes[i] = (img.Width, img.Height);
             }
-            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is (InvalidDataException or IOException or UnauthorizedAccessException) and not ImageTooLargeException)
             {
                 sizes[i] = null;
             }
-        });
+        }));
 
         var unreadable = Enumerable.Range(0, ds.Count).Where(i => sizes[i] is null).ToList();
         var ok = sizes.Where(s => s is not null).Select(s => s!.Value).ToList();
@@ -70,6 +70,9 @@ public static class DatasetInspector
             _ => ds.Count > 0 ? ds.ItemName(0).Split('#')[0] : "",
         };
         return new SplitReport(split, source, ds.Count, ds.ClassNames, counts, stats, unreadable.Count,
-            unreadable.Take(options.MaxUnreadableNames).Select(ds.ItemName).ToList());
+            unreadable.Take(options.MaxUnreadableNames).Select(ds.ItemName).ToList())
+        {
+            IgnoredImageFiles = ds is ImageFolderDataset folder ? folder.IgnoredImageFiles : 0,
+        };
     }
 }

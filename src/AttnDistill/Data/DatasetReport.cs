@@ -17,7 +17,11 @@ public sealed record SplitReport(
     IReadOnlyList<int> CountsPerClass,
     ImageSizeStats? Sizes,
     int UnreadableCount,
-    IReadOnlyList<string> FirstUnreadable);
+    IReadOnlyList<string> FirstUnreadable)
+{
+    /// <summary>ImageFolder: image files torchvision's ImageFolder does not list (.gif), so not in <see cref="Count"/>.</summary>
+    public int IgnoredImageFiles { get; init; }
+}
 
 /// <summary>Width/height range and mean over <see cref="Examined"/> readable items.</summary>
 public sealed record ImageSizeStats(int MinWidth, int MaxWidth, int MinHeight, int MaxHeight, double MeanWidth, double MeanHeight, int Examined);

@@ -10,15 +10,55 @@ namespace AttnDistill.Data;
 /// </summary>
 public static class ImageDecoder
 {
-    /// <summary>File name extensions an ImageFolder picks up (lower case, with the dot).</summary>
-    public static IReadOnlyList<string> Extensions { get; } = new[] { ".jpg", ".jpeg", ".png", ".bmp", ".webp" };
+    /// <summary>
+    /// File name extensions an ImageFolder picks up (lower case, with the dot): torchvision's
+    /// IMG_EXTENSIONS, so item i is the same file. .tif/.tiff/.ppm/.pgm are listed as torchvision
+    /// lists them but no codec here reads them: they count as unreadable (named and counted), never
+    /// silently dropped. GIF is not in torchvision's list: see <see cref="IgnoredImageExtensions"/>.
+    /// </summary>
+    public static IReadOnlyList<string> Extensions { get; } = new[] { ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp" };
+
+    /// <summary>Image files torchvision's ImageFolder does not list (so neither do we); `data inspect` counts them so they are not missed without a word.</summary>
+    public static IReadOnlyList<string> IgnoredImageExtensions { get; } = new[] { ".gif" };
+
+    /// <summary>Extensions of <see cref="Extensions"/> no decoder here reads.</summary>
+    static readonly string[] NoCodec = { ".tif", ".tiff", ".ppm", ".pgm" };
 
     /// <summary>True when the name ends with one of <see cref="Extensions"/> (case-insensitive, as torchvision).</summary>
     public static bool HasImageExtension(string fileName) =>
         Extensions.Any(e => fileName.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>PIL's default <c>Image.MAX_IMAGE_PIXELS</c> (1024 x 1024 x 1024 / 4 / 3).</summary>
+    public const long DefaultMaxImagePixels = 89_478_485;
+
+    /// <summary>
+    /// The decode budget (<c>--max-image-pixels</c>, process-wide as PIL's <c>Image.MAX_IMAGE_PIXELS</c>):
+    /// an image whose header claims more than twice this many pixels is refused before any pixel
+    /// memory is taken, as PIL raises <c>DecompressionBombError</c>; 0 turns the check off.
+    /// </summary>
+    public static long MaxImagePixels { get; set; } = DefaultMaxImagePixels;
+
+    /// <summary>Throws <see cref="ImageTooLargeException"/> when a w x h header is over the budget (or cannot be held at all).</summary>
+    public static void CheckPixelBudget(long width, long height, string name)
+    {
+        long pixels = width * height;
+        // Our buffers are .NET arrays: 4 bytes a pixel must stay under 2^31 whatever the budget.
+        const long HardLimit = int.MaxValue / 4;
+        long limit = MaxImagePixels > 0 ? Math.Min(2 * MaxImagePixels, HardLimit) : HardLimit;
+        if (pixels > limit)
+            throw new ImageTooLargeException(
+                $"{name}: the header claims {width}x{height} = {pixels} pixels, more than {limit}" +
+                (limit < HardLimit ? $" (twice --max-image-pixels {MaxImagePixels}, PIL's DecompressionBombError)" : " (the most one image can hold here)") +
+                ": a decompression bomb or a header that lies; remove the file, or raise --max-image-pixels (0 = no limit) if the image is real.");
+    }
+
     /// <summary>Decodes a file to RGB. Throws <see cref="InvalidDataException"/> when it is not a readable image.</summary>
-    public static DecodedImage DecodeFile(string path) => Decode(File.ReadAllBytes(path), path);
+    public static DecodedImage DecodeFile(string path)
+    {
+        // A FIFO or device among the images would block or never end: unreadable, not opened.
+        if (RegularFile.Problem(path) is { } problem) throw new InvalidDataException($"{path} {problem}");
+        return Decode(File.ReadAllBytes(path), path);
+    }
 
     /// <summary>True when the system's TurboJPEG library was found (install Debian's libturbojpeg0 for it).</summary>
     public static bool TurboJpegAvailable => TurboJpeg.Available;
@@ -31,7 +71,7 @@ public static class ImageDecoder
     public static DecodedImage Decode(ReadOnlySpan<byte> encoded, string name = "image")
     {
         if (encoded.Length == 0) throw new InvalidDataException($"{name}: empty file");
-        if (TurboJpeg.LooksLikeJpeg(encoded) && TurboJpeg.TryDecode(encoded) is { } fast) return fast;
+        if (TurboJpeg.LooksLikeJpeg(encoded) && TurboJpeg.TryDecode(encoded, name) is { } fast) return fast;
         return DecodeWithSkia(encoded, name);
     }
 
@@ -45,9 +85,13 @@ public static class ImageDecoder
             {
                 using var data = SKData.Create((IntPtr)p, encoded.Length);
                 using var codec = SKCodec.Create(data)
-                    ?? throw new InvalidDataException($"{name}: not an image SkiaSharp can read (JPEG, PNG, BMP, WebP)");
+                    ?? throw new InvalidDataException(NoCodec.Any(e => name.EndsWith(e, StringComparison.OrdinalIgnoreCase))
+                        ? $"{name}: TIFF/PPM/PGM files have no decoder in this build (torchvision lists them): convert them to PNG"
+                        : $"{name}: not an image SkiaSharp can read (JPEG, PNG, BMP, WebP, GIF)");
                 int w = codec.Info.Width, h = codec.Info.Height;
                 if (w <= 0 || h <= 0) throw new InvalidDataException($"{name}: image has no pixels ({w}x{h})");
+                CheckPixelBudget(w, h, name);
+                if (IsGray16Png(encoded) && TryDecodeGray16(codec, w, h) is { } gray16) return gray16;
                 // Unpremultiplied RGBA: RGB values stay as stored when alpha < 255 (PIL drops alpha the same way).
                 var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
                 var rgba = new byte[(long)w * h * 4];
@@ -62,19 +106,53 @@ public static class ImageDecoder
         }
     }
 
-    /// <summary>Reads only the header: the image size, or null when the file is not a readable image.</summary>
+    /// <summary>
+    /// Reads only the header: the image size, or null when the file is not a readable image. A
+    /// header over the decode budget throws <see cref="ImageTooLargeException"/>.
+    /// </summary>
     public static (int Width, int Height)? TryReadSize(string path)
     {
+        if (RegularFile.Of(path) != RegularFile.Kind.Regular) return null;
         try
         {
             using var stream = File.OpenRead(path);
             if (stream.Length == 0) return null;
             using var codec = SKCodec.Create(stream);
             if (codec == null) return null;
+            CheckPixelBudget(codec.Info.Width, codec.Info.Height, path);
             return (codec.Info.Width, codec.Info.Height);
         }
-        catch (IOException) { return null; }
+        catch (IOException e) when (e is not ImageTooLargeException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>A PNG whose IHDR says 16-bit grayscale (colour type 0): PIL opens it as mode "I".</summary>
+    internal static bool IsGray16Png(ReadOnlySpan<byte> b) =>
+        b.Length > 26 && b[0] == 0x89 && b[1] == (byte)'P' && b[2] == (byte)'N' && b[3] == (byte)'G'
+        && b[12] == (byte)'I' && b[13] == (byte)'H' && b[14] == (byte)'D' && b[15] == (byte)'R' && b[24] == 16 && b[25] == 0;
+
+    /// <summary>
+    /// 16-bit grayscale as PIL's <c>convert("RGB")</c> of mode "I": each value clipped to 255 (not
+    /// scaled by 1/257 as an 8-bit decode would), replicated to three channels.
+    /// </summary>
+    private static unsafe DecodedImage? TryDecodeGray16(SKCodec codec, int w, int h)
+    {
+        var info = new SKImageInfo(w, h, SKColorType.Rgba16161616, SKAlphaType.Opaque);
+        var wide = new ushort[(long)w * h * 4];
+        SKCodecResult result;
+        fixed (ushort* dst = wide)
+            result = codec.GetPixels(info, (IntPtr)dst);
+        // SkiaSharp 3.119 refuses this conversion (InvalidConversion): then the 8-bit decode below (values / 257, not PIL's clip).
+        if (result != SKCodecResult.Success) return null;
+        var rgb = new byte[(long)w * h * 3];
+        for (long i = 0, s = 0, d = 0; i < (long)w * h; i++, s += 4, d += 3)
+        {
+            byte v = (byte)Math.Min((int)wide[s], 255);
+            rgb[d] = v;
+            rgb[d + 1] = v;
+            rgb[d + 2] = v;
+        }
+        return new DecodedImage(w, h, 3, rgb);
     }
 
     private static byte[] RgbaToRgb(byte[] rgba, int pixelCount)

@@ -45,18 +45,22 @@ public static class LmdbPacker
             MapSize = 2 * total + 16384L * source.Count + (256L << 20),
         }))
         {
-            env.Open(EnvironmentOpenFlags.NoSubDir);
+            try { env.Open(EnvironmentOpenFlags.NoSubDir); }
+            catch (LightningException ex)
+            {
+                throw new IOException($"cannot create the LMDB file {partial} ({ex.Message}): is {Path.GetDirectoryName(Path.GetFullPath(outputPath))} writable? Choose a writable --out.", ex);
+            }
             using var db = OpenDatabase(env);
             var batch = new (byte[]? Bytes, int Label)[Math.Min(CommitEvery, Math.Max(1, source.Count))];
             for (int start = 0; start < source.Count; start += batch.Length)
             {
                 cancel.ThrowIfCancellationRequested();
                 int n = Math.Min(batch.Length, source.Count - start);
-                Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancel }, j =>
+                ImageTooLargeException.Unwrap(() => Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancel }, j =>
                 {
                     string file = source.ItemName(start + j);
                     batch[j] = (ImageDecoder.TryReadSize(file) is null ? null : ReadAll(file), source.Label(start + j));
-                });
+                }));
                 using var txn = env.BeginTransaction();
                 for (int j = 0; j < n; j++)
                 {

@@ -42,7 +42,7 @@ internal static unsafe class TurboJpeg
     public static bool LooksLikeJpeg(ReadOnlySpan<byte> data) => data.Length > 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
 
     /// <summary>Decodes to RGB, or returns null for anything this path does not handle cleanly.</summary>
-    public static DecodedImage? TryDecode(ReadOnlySpan<byte> jpeg)
+    public static DecodedImage? TryDecode(ReadOnlySpan<byte> jpeg, string name = "image")
     {
         if (!Available) return null;
         IntPtr handle = InitDecompress();
@@ -54,6 +54,7 @@ internal static unsafe class TurboJpeg
                 int w, h, subsamp, colorspace;
                 if (DecompressHeader3(handle, src, (nuint)jpeg.Length, &w, &h, &subsamp, &colorspace) != 0) return null;
                 if (w <= 0 || h <= 0 || colorspace is ColorspaceCmyk or ColorspaceYcck) return null;
+                ImageDecoder.CheckPixelBudget(w, h, name);
                 var rgb = new byte[(long)w * h * 3];
                 fixed (byte* dst = rgb)
                 {

@@ -11,6 +11,7 @@ public static class EvaluationData
     {
         var train = labels.Apply(DatasetFactory.Open(root, DataSplit.Train, classList));
         var val = DatasetFactory.Open(root, DataSplit.Val, classList);
+        ClassLists.RequireSame(train, val, root);
         if (train.Count == 0) throw new InvalidDataException($"{root}: the training split has no image.");
         if (val.Count == 0) throw new InvalidDataException($"{root}: the val/test split has no image.");
         return (train, val);

@@ -16,6 +16,8 @@ public static class EvaluationFeatures
         IDistributedContext? dist = null)
     {
         dist ??= SingleProcess.Instance;
+        // Checked before any feature is computed or read from the cache: the labels of the two splits must mean the same classes.
+        ClassLists.RequireSame(DatasetFactory.Open(dataRoot, DataSplit.Train), DatasetFactory.Open(dataRoot, DataSplit.Val), dataRoot);
         var train = Split(model, checkpoint, dataRoot, DataSplit.Train, imageSize, cacheDir, batchSize, workers, log, progress, cancel, dist);
         try
         {

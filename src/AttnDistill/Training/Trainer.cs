@@ -118,6 +118,8 @@ public sealed class Trainer
         int startEpoch = 0, startBatch = 0;
         long optimizerSteps = 0;
         string? lastCheckpoint = null;
+        if (main && _opt.WarmupEpochs > _opt.Epochs)
+            _run.Log?.Invoke($"warning: the warm-up ({_opt.WarmupEpochs} epochs) is longer than the run ({_opt.Epochs}): the lr never reaches its peak {_peakLr:G4}; set --warmup-epochs.");
         var resumed = !_run.Resume ? null : dist.WorldSize == 1 ? RestoreLocal() : RestoreShared();
         if (resumed is { } r)
         {
@@ -331,17 +333,16 @@ public sealed class Trainer
     /// <summary>One process: loads model, optimizer, RNG and task state from the newest checkpoint; null when there is none.</summary>
     private ResumePoint? RestoreLocal()
     {
-        if (CheckpointFiles.Newest(_run.OutDir, _run.Log) is not { } found) return null;
+        if (ResumeCheckpoint.Find(_run.OutDir, _run.Log) is not { } found) return null;
         using var ckpt = found.Checkpoint;
         StateDictLoader.Load(_task.Model, ckpt.Model);
-        var opt = ckpt.Section(TrainingCheckpoint.OptimizerSection)
-            ?? throw new CheckpointFormatException("the checkpoint has no optimizer state; it cannot be resumed (start a new run).");
-        var bytes = opt.Tensors["torchsharp_state"].data<byte>().ToArray();
-        using (var r = new BinaryReader(new MemoryStream(bytes))) _optimizer.load_state_dict(r);
-        if (ckpt.Section(TrainingCheckpoint.RngSection) is { } rng) TrainingCheckpoint.RestoreTorchRng(rng);
-        if (ckpt.Section("task") is { } taskState) _task.LoadState(taskState);
-        var position = SavedPosition(ckpt);
-        return new ResumePoint(ckpt.Epoch, LocalBatch(position), position.OptimizerSteps, found.Path);
+        var bytes = ResumeCheckpoint.OptimizerBytes(ckpt, found.Path, _optimizer);
+        var position = SavedPosition(ckpt, found.Path);
+        int localBatch = LocalBatch(position);
+        ResumeCheckpoint.Guard(found.Path, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(bytes)); _optimizer.load_state_dict(r); });
+        if (ckpt.Section(TrainingCheckpoint.RngSection) is { } rng) ResumeCheckpoint.RestoreRng(rng, found.Path);
+        if (ckpt.Section("task") is { } taskState) ResumeCheckpoint.Guard(found.Path, "task", () => _task.LoadState(taskState));
+        return new ResumePoint(ckpt.Epoch, localBatch, position.OptimizerSteps, found.Path);
     }
 
     /// <summary>
@@ -351,10 +352,10 @@ public sealed class Trainer
     private ResumePoint? RestoreShared()
     {
         var dist = _run.Distributed;
-        var found = dist.IsMain ? CheckpointFiles.Newest(_run.OutDir, _run.Log) : null;
+        var found = dist.IsMain ? ResumeCheckpoint.Find(_run.OutDir, _run.Log) : null;
         using var ckpt = found?.Checkpoint;
         // (found, epoch, step, optimizer steps, saved world size, saved batch size, saved accumulation)
-        var position = ckpt is null ? default : SavedPosition(ckpt);
+        var position = ckpt is null ? default : SavedPosition(ckpt, found!.Value.Path);
         using var header = tensor(new long[] { ckpt is null ? 0 : 1, ckpt?.Epoch ?? 0, ckpt?.Step ?? 0, position.OptimizerSteps, position.WorldSize, position.BatchSize, position.Accumulation });
         dist.Broadcast(new[] { header });
         var h = header.data<long>().ToArray();
@@ -366,10 +367,8 @@ public sealed class Trainer
         if (ckpt is not null)
         {
             StateDictLoader.Load(_task.Model, ckpt.Model);
-            var opt = ckpt.Section(TrainingCheckpoint.OptimizerSection)
-                ?? throw new CheckpointFormatException("the checkpoint has no optimizer state; it cannot be resumed (start a new run).");
-            optimizerBytes = opt.Tensors["torchsharp_state"].data<byte>().ToArray();
-            if (ckpt.Section("task") is { } taskState) _task.LoadState(taskState);
+            optimizerBytes = ResumeCheckpoint.OptimizerBytes(ckpt, found!.Value.Path, _optimizer);
+            if (ckpt.Section("task") is { } taskState) ResumeCheckpoint.Guard(found.Value.Path, "task", () => _task.LoadState(taskState));
         }
         dist.Broadcast(_task.Model.state_dict().Values.ToArray());
         optimizerBytes = Collectives.BroadcastBytes(dist, optimizerBytes);
@@ -446,19 +445,28 @@ public sealed class Trainer
 
     private readonly record struct SavedPositionInfo(long Step, long OptimizerSteps, int WorldSize, int BatchSize, int Accumulation);
 
-    private SavedPositionInfo SavedPosition(TrainingCheckpoint ckpt)
+    private SavedPositionInfo SavedPosition(TrainingCheckpoint ckpt, string path)
     {
         long steps = 0;
         int world = _run.Distributed.WorldSize, batch = _opt.BatchSize, accum = _accum;
         if (ckpt.Section(TrainingCheckpoint.SchedulerSection) is { } sched)
         {
-            using var doc = JsonDocument.Parse(sched.Json);
-            var root = doc.RootElement;
-            steps = root.GetProperty("optimizer_steps").GetInt64();
-            accum = root.GetProperty("accumulation").GetInt32();
-            // Checkpoints from before data parallelism carry neither: they were single-process runs of this batch size.
-            if (root.TryGetProperty("world_size", out var w)) world = w.GetInt32();
-            if (root.TryGetProperty("batch_size", out var b)) batch = b.GetInt32();
+            try
+            {
+                using var doc = JsonDocument.Parse(sched.Json);
+                var root = doc.RootElement;
+                steps = root.GetProperty("optimizer_steps").GetInt64();
+                accum = root.GetProperty("accumulation").GetInt32();
+                // Checkpoints from before data parallelism carry neither: they were single-process runs of this batch size.
+                if (root.TryGetProperty("world_size", out var w)) world = w.GetInt32();
+                if (root.TryGetProperty("batch_size", out var b)) batch = b.GetInt32();
+            }
+            catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                throw new CheckpointFormatException($"{path}: the scheduler section is not the JSON a checkpoint of this program holds ({TerminalText.Safe(ex.Message, 200)}): the file is corrupt or crafted; resume from another checkpoint or start a new run.", ex);
+            }
+            if (steps < 0 || accum < 1 || world < 1 || batch < 1)
+                throw new CheckpointFormatException($"{path}: the scheduler section holds impossible values (optimizer_steps {steps}, accumulation {accum}, world_size {world}, batch_size {batch}): the file is corrupt or crafted.");
         }
         return new SavedPositionInfo(ckpt.Step, steps, world, batch, accum);
     }
