@@ -20,17 +20,7 @@ public class HostileInputTests(BadConfigFixture f, ITestOutputHelper log) : ICla
 {
     static string Tmp(string name) => Directory.CreateTempSubdirectory(name).FullName;
 
-    /// <summary>Exit code 2 and exactly one error line, containing every given word; no stack trace.</summary>
-    void AssertOneLineError((int Code, string Output) r, params string[] words)
-    {
-        log.WriteLine(r.Output.Length > 4000 ? r.Output[..4000] : r.Output);
-        Assert.True(r.Code == 2, $"exit code {r.Code}: {r.Output}");
-        var errors = r.Output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToArray();
-        Assert.True(errors.Length == 1, $"expected one error line: {r.Output}");
-        foreach (string w in words) Assert.Contains(w, errors[0], StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("   at ", r.Output);
-        Assert.True(errors[0].Length < 3000, $"error line of {errors[0].Length} characters");
-    }
+    void AssertOneLineError((int Code, string Output) r, params string[] words) => CliErrors.AssertOneLine(log, r, words);
 
     string[] DistillArgs(string data, string outDir, params string[] more) => new[]
     {

@@ -52,16 +52,7 @@ public sealed class ResumeFixture
 /// <summary>Issue 22 cases 6-9: crafted checkpoints under --resume, changed settings under --resume, hostile recipes, --workers.</summary>
 public class HostileRunTests(ResumeFixture f, ITestOutputHelper log) : IClassFixture<ResumeFixture>
 {
-    void AssertOneLineError((int Code, string Output) r, params string[] words)
-    {
-        log.WriteLine(r.Output.Length > 4000 ? r.Output[..4000] : r.Output);
-        Assert.True(r.Code == 2, $"exit code {r.Code}: {(r.Output.Length > 4000 ? r.Output[..4000] : r.Output)}");
-        var errors = r.Output.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToArray();
-        Assert.True(errors.Length == 1, $"expected one error line: {r.Output}");
-        foreach (string w in words) Assert.Contains(w, errors[0], StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("   at ", r.Output);
-        Assert.True(errors[0].Length < 3000, $"error line of {errors[0].Length} characters");
-    }
+    void AssertOneLineError((int Code, string Output) r, params string[] words) => CliErrors.AssertOneLine(log, r, words);
 
     /// <summary>Rewrites a checkpoint's tensors and metadata, then its data checksum, so the file is valid but crafted.</summary>
     static void Craft(string source, string target, Action<Dictionary<string, Tensor>, Dictionary<string, string>> edit)
