@@ -1,11 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
-using AttnDistill.Distillation;
 using AttnDistill.Evaluation;
-using AttnDistill.Models;
-using AttnDistill.Pretraining;
 using AttnDistill.Training;
-using AttnDistill.Visualization;
 using AttnDistill.Workflows;
 
 namespace AttnDistill.Cli.Commands;

@@ -6,11 +6,11 @@ internal static class CheckpointFileCheck
     /// <summary>Throws <see cref="FileNotFoundException"/> for a missing path, <see cref="CheckpointFormatException"/> for a folder, FIFO or device.</summary>
     public static void Require(string path)
     {
-        switch (RegularFile.Problem(path))
+        switch (RegularFile.Of(path))
         {
-            case null: return;
-            case "does not exist": throw new FileNotFoundException($"checkpoint not found: {path}", path);
-            case var problem: throw new CheckpointFormatException($"{path} {problem}; refused before opening it: give the path of a checkpoint file.");
+            case RegularFile.Kind.Regular: return;
+            case RegularFile.Kind.Missing: throw new FileNotFoundException($"checkpoint not found: {path}", path);
+            default: throw new CheckpointFormatException($"{path} {RegularFile.Problem(path)}; refused before opening it: give the path of a checkpoint file.");
         }
     }
 }
