@@ -1,4 +1,5 @@
 using AttnDistill.Distributed;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using Spectre.Console;
 
@@ -35,38 +36,14 @@ public static class ConsoleReporting
         Console.Error.WriteLine(color ? $"\u001b[31merror:\u001b[0m {line}" : $"error: {line}");
     }
 
-    /// <summary>Runs <paramref name="work"/> with a progress bar fed by its <see cref="TrainProgress"/> reports.</summary>
-    public static T WithTrainingProgress<T>(string title, Func<IProgress<TrainProgress>, T> work)
-    {
-        if (Quiet) return work(new Reporter(_ => { }));
-        T result = default!;
-        AnsiConsole.Progress()
-            .AutoClear(false)
-            .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
-                new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask(title, maxValue: 1);
-                var progress = new Reporter(p =>
-                {
-                    task.MaxValue = Math.Max(1, p.TotalBatches);
-                    task.Value = p.DoneBatches;
-                    string loss = string.Join(" ", p.Loss.Select(kv => $"{kv.Key} {kv.Value:G4}"));
-                    task.Description = $"{title} epoch {p.Epoch + 1}/{p.Epochs} {loss} lr {p.Lr:G3} {p.ImagesPerSecond:F0} img/s";
-                });
-                result = work(progress);
-                task.Value = task.MaxValue;
-            });
-        return result;
-    }
-
     /// <summary>
-    /// Runs <paramref name="work"/> with one progress bar per stage it reports ("features train",
-    /// "features val", "probe epochs" ...), each with rate and ETA.
+    /// Runs a job with progress bars (rate, ETA): one bar for its training loop (epoch, loss, lr,
+    /// images/s) and one per named stage it reports ("features train", "probe epochs" ...). The
+    /// job gets them as its <see cref="RunContext.Progress"/>.
     /// </summary>
-    public static T WithStageProgress<T>(string title, Func<AttnDistill.Evaluation.StageProgress, T> work)
+    public static T WithProgress<T>(string title, RunContext context, Func<RunContext, T> work)
     {
+        if (Quiet) return work(context with { Progress = SilentProgress.Instance });
         T result = default!;
         AnsiConsole.Progress()
             .AutoClear(false)
@@ -76,20 +53,35 @@ public static class ConsoleReporting
             .Start(ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                result = work((stage, done, total) =>
-                {
-                    if (!tasks.TryGetValue(stage, out var task)) tasks[stage] = task = ctx.AddTask($"{title}: {stage}", maxValue: Math.Max(1, total));
-                    task.MaxValue = Math.Max(1, total);
-                    task.Value = done;
-                });
+                result = work(context with { Progress = new Bars(ctx, title, tasks) });
                 foreach (var t in tasks.Values) t.Value = t.MaxValue;
             });
         return result;
     }
 
-    sealed class Reporter(Action<TrainProgress> report) : IProgress<TrainProgress>
+    /// <summary>The Spectre tasks of one job.</summary>
+    sealed class Bars(ProgressContext ctx, string title, Dictionary<string, ProgressTask> tasks) : IRunProgress
     {
-        public void Report(TrainProgress value) => report(value);
+        private readonly Dictionary<string, ProgressTask> _tasks = tasks;
+
+        public IRunProgress ForJob(string job) => new Bars(ctx, job, _tasks);
+
+        public void Training(TrainProgress p)
+        {
+            var task = Task(title, p.TotalBatches);
+            task.Value = p.DoneBatches;
+            string loss = string.Join(" ", p.Loss.Select(kv => $"{kv.Key} {kv.Value:G4}"));
+            task.Description = $"{title} epoch {p.Epoch + 1}/{p.Epochs} {loss} lr {p.Lr:G3} {p.ImagesPerSecond:F0} img/s";
+        }
+
+        public void Stage(string stage, int done, int total) => Task($"{title}: {stage}", total).Value = done;
+
+        ProgressTask Task(string name, long total)
+        {
+            if (!_tasks.TryGetValue(name, out var task)) _tasks[name] = task = ctx.AddTask(name, maxValue: Math.Max(1, total));
+            task.MaxValue = Math.Max(1, total);
+            return task;
+        }
     }
 
     public static void Summary(string title, IEnumerable<(string Key, string Value)> rows)

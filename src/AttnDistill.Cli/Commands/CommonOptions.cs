@@ -26,7 +26,7 @@ public sealed class TrainerOptionSet
         + "Compared with --out's config.yaml: a changed data, teacher, student/projector shape, aggregation, loss, seed, batch layout, precision or image size is refused; "
         + "a changed epochs, lr, blr, min-lr, warmup-epochs, weight-decay, clip-grad or weight-* is allowed with a warning and recorded in config.yaml's history; workers, threads, device and logging may change freely. "
         + "Another run holding --out (its run.lock) is refused." };
-    public readonly Option<string> Device = new("--device") { Description = "cpu, cuda or cuda:N (this build is CPU-only unless built with -p:TorchBackend=cuda).", DefaultValueFactory = _ => "cpu" };
+    public readonly Option<string> Device = Run.DeviceOption();
     private readonly bool _lrOptions;
     private readonly TrainerOptions _defaults;
 

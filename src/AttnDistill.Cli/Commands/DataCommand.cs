@@ -107,8 +107,8 @@ public static class DataCommand
             var rows = new List<(string, string)>();
             foreach (var (split, source, target) in jobs)
             {
-                var result = ConsoleReporting.WithStageProgress($"pack {split.ToString().ToLowerInvariant()}", p =>
-                    LmdbPacker.Pack(source, target, done => p("files", done, source.Count), parsed.GetValue(threads), stop));
+                var result = ConsoleReporting.WithProgress($"pack {split.ToString().ToLowerInvariant()}", AttnDistill.Runs.RunContext.Cpu(dir), c =>
+                    LmdbPacker.Pack(source, target, done => c.Progress.Stage("files", done, source.Count), parsed.GetValue(threads), stop));
                 foreach (string name in result.Skipped.Take(5)) ConsoleReporting.Info($"skipped (not a readable image): {name}");
                 if (result.Skipped.Count > 5) ConsoleReporting.Info($"... and {result.Skipped.Count - 5} more skipped");
                 rows.Add((Path.GetFileName(target), $"{result.Images} images, {source.ClassNames.Count} classes, {result.Bytes / 1e6:F1} MB of encoded images, {result.Skipped.Count} skipped"));

@@ -64,11 +64,10 @@ public static class DistillCommand
                 },
                 Method = parsed.GetValue(method), CompressQueue = parsed.GetValue(queue), CompressTau = parsed.GetValue(tau),
                 Trainer = trainer.Read(parsed), Workers = parsed.GetValue(trainer.Workers),
-                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
+                Resume = parsed.GetValue(trainer.Resume), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
             };
-            string configText = Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
-            var result = ConsoleReporting.WithTrainingProgress("distill",
-                progress => DistillJob.Run(job, configText, progress: progress, log: ConsoleReporting.Info, stop: stop));
+            var context = Run.Context(parsed, parsed.GetValue(trainer.Out)!, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
+            var result = ConsoleReporting.WithProgress("distill", context, c => DistillJob.Run(job, c));
             ConsoleReporting.Summary("distillation", new[]
             {
                 ("student", DistillJob.Describe(result.StudentConfig)),
@@ -77,6 +76,7 @@ public static class DistillCommand
                 ("skipped batches", result.Train.SkippedBatches.ToString()),
                 ("final loss", string.Join(", ", result.Train.LastEpochLoss.Select(kv => $"{kv.Key} {kv.Value:G4}"))),
                 ("images/s", result.Train.ImagesPerSecond.ToString("F1")),
+                ("device", context.DeviceName),
                 ("backbone", result.BackbonePth),
                 ("last checkpoint", result.Train.LastCheckpoint ?? "-"),
             });

@@ -22,7 +22,9 @@ public static class ExportCommand
         quantize.AcceptOnlyFromAmong("none", "int8");
         var key = new Option<string?>("--checkpoint-key") { Description = "Entry of a wrapped checkpoint to export (student, teacher, model, ...); default: the first present." };
         var heads = new Option<int?>("--heads") { Description = "Attention heads, for checkpoints that carry no config and have a non-standard width." };
-        foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads }) cmd.Options.Add(o);
+        var device = Run.DeviceOption();
+        device.Description = "cpu, cuda or cuda:N: checked like every command's, but an export only serializes, on the host, whatever the device.";
+        foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads, device }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string outPath = parsed.GetValue(outFile)!;
@@ -41,7 +43,8 @@ public static class ExportCommand
                     Quantization = parsed.GetValue(quantize) == "int8" ? OnnxQuantization.DynamicInt8 : OnnxQuantization.None,
                 },
             };
-            var result = ExportJob.Run(request, ConsoleReporting.Info);
+            var context = Run.Context(parsed, Path.GetDirectoryName(Path.GetFullPath(outPath)) ?? ".", parsed.GetValue(device)!, threads: null, stop, runFolder: false);
+            var result = ExportJob.Run(request, context);
             var c = result.Config;
             ConsoleReporting.Summary("export", new[]
             {

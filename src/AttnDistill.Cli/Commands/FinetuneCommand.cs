@@ -26,14 +26,14 @@ public static class FinetuneCommand
             string output = parsed.GetValue(trainer.Out)!;
             var job = new FinetuneJobConfig
             {
-                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
                 ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), LayerDecay = parsed.GetValue(layerDecay),
                 DropPath = parsed.GetValue(dropPath), LabelSmoothing = parsed.GetValue(smoothing), EvalEvery = parsed.GetValue(evalEvery),
                 EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed),
                 Resume = parsed.GetValue(trainer.Resume),
             };
-            job = job with { ConfigText = Run.PrepareOutDir(output, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!) };
-            var result = ConsoleReporting.WithTrainingProgress("finetune", p => FinetuneJob.Run(job, log: ConsoleReporting.Info, progress: p, stop: stop));
+            var context = Run.Context(parsed, output, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
+            var result = ConsoleReporting.WithProgress("finetune", context, c => FinetuneJob.Run(job, c));
             ConsoleReporting.Summary($"fine-tuning ({job.Labels.Describe()} labels)", new[]
             {
                 ("val top-1 (last epoch)", $"{result.Final.Top1:F2} %"),
@@ -41,6 +41,7 @@ public static class FinetuneCommand
                 ("best val top-1", $"{result.Best.Top1:F2} % (epoch {result.BestEpoch})"),
                 ("epochs done", result.Train.EpochsDone.ToString()),
                 ("images/s", result.Train.ImagesPerSecond.ToString("F1")),
+                ("device", context.DeviceName),
                 ("model", result.ModelPath),
             });
             return result.Train.Interrupted ? Run.InterruptedExitCode : 0;

@@ -18,20 +18,21 @@ public static class KnnCommand
         var cache = EvaluationOptionSet.FeatureCacheOption();
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
         var outDir = new Option<string>("--out") { Description = "Folder for metrics.json and config.yaml.", Required = true };
-        foreach (var o in new Option[] { ks, temperature, batch, workers, cache, threads, outDir }) cmd.Options.Add(o);
+        var device = Run.DeviceOption();
+        foreach (var o in new Option[] { ks, temperature, batch, workers, cache, threads, outDir, device }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string output = parsed.GetValue(outDir)!;
             var job = new KnnJobConfig
             {
-                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
                 ImageSize = parsed.GetValue(eval.ImageSize), Ks = parsed.GetValue(ks)!, Temperature = parsed.GetValue(temperature),
                 BatchSize = parsed.GetValue(batch), Workers = parsed.GetValue(workers), Labels = eval.Labels(parsed),
                 EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
             };
-            Run.PrepareOutDir(output, parsed, parsed.GetValue(threads), "cpu");
-            var results = ConsoleReporting.WithStageProgress("k-NN", p => KnnJob.Run(job, ConsoleReporting.Info, p, stop));
-            ConsoleReporting.Summary($"k-NN ({job.Labels.Describe()} labels)", results.Select(r => ($"k = {r.K}", $"top-1 {r.Top1:F2} %, top-5 {r.Top5:F2} %")));
+            var context = Run.Context(parsed, output, parsed.GetValue(device)!, parsed.GetValue(threads), stop);
+            var results = ConsoleReporting.WithProgress("k-NN", context, c => KnnJob.Run(job, c));
+            ConsoleReporting.Summary($"k-NN ({job.Labels.Describe()} labels, {context.DeviceName})", results.Select(r => ($"k = {r.K}", $"top-1 {r.Top1:F2} %, top-5 {r.Top5:F2} %")));
             return 0;
         }));
         return cmd;

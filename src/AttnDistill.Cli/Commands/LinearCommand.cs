@@ -24,17 +24,15 @@ public static class LinearCommand
             string output = parsed.GetValue(trainer.Out)!;
             var job = new LinearJobConfig
             {
-                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!, OutDir = output,
+                Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
                 ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), BaseLrs = parsed.GetValue(sweep)!,
                 Augment = !parsed.GetValue(cached), Workers = parsed.GetValue(trainer.Workers), EvalBatchSize = parsed.GetValue(evalBatch),
                 Labels = eval.Labels(parsed), EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
                 Resume = parsed.GetValue(trainer.Resume),
             };
             if (job.BaseLrs.Count == 0 || job.BaseLrs.Any(b => !(b > 0))) throw new ArgumentException($"--sweep needs positive base lrs, got [{string.Join(", ", job.BaseLrs)}].");
-            job = job with { ConfigText = Run.PrepareOutDir(output, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!) };
-            var result = job.Augment
-                ? ConsoleReporting.WithTrainingProgress("linear probe", p => LinearJob.Run(job, log: ConsoleReporting.Info, trainProgress: p, stop: stop))
-                : ConsoleReporting.WithStageProgress("linear probe", p => LinearJob.Run(job, log: ConsoleReporting.Info, progress: p, stop: stop));
+            var context = Run.Context(parsed, output, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
+            var result = ConsoleReporting.WithProgress("linear probe", context, c => LinearJob.Run(job, c));
             ConsoleReporting.Summary($"linear probe ({job.Labels.Describe()} labels)", result.Sweep
                 .Select(h => ($"base lr {h.BaseLr:G3} (lr {h.Lr:G3}){(h == result.Best ? "  <- best" : "")}", $"top-1 {h.Top1:F2} %, top-5 {h.Top5:F2} %")));
             return 0;

@@ -53,12 +53,11 @@ public static class PretrainMaeCommand
             var job = new MaePretrainJobConfig
             {
                 DataRoot = parsed.GetValue(data)!, Mae = mae, Trainer = trainer.Read(parsed), Workers = parsed.GetValue(trainer.Workers),
-                OutDir = parsed.GetValue(trainer.Out)!, Resume = parsed.GetValue(trainer.Resume), PictureEvery = parsed.GetValue(pictureEvery), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
+                Resume = parsed.GetValue(trainer.Resume), PictureEvery = parsed.GetValue(pictureEvery), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
             };
             if (job.PictureEvery < 0) throw new ArgumentException($"--picture-every must be >= 0 (0 = no pictures), got {job.PictureEvery}.");
-            string configText = Run.PrepareOutDir(job.OutDir, parsed, parsed.GetValue(trainer.Threads), parsed.GetValue(trainer.Device)!);
-            var result = ConsoleReporting.WithTrainingProgress("pretrain-mae",
-                progress => MaePretrainJob.Run(job, configText, progress: progress, log: ConsoleReporting.Info, stop: stop));
+            var context = Run.Context(parsed, parsed.GetValue(trainer.Out)!, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
+            var result = ConsoleReporting.WithProgress("pretrain-mae", context, c => MaePretrainJob.Run(job, c));
             ConsoleReporting.Summary("MAE pre-training", new[]
             {
                 ("encoder", Distillation.DistillJob.Describe(mae.Encoder)),
@@ -67,6 +66,7 @@ public static class PretrainMaeCommand
                 ("optimizer steps", result.Train.OptimizerSteps.ToString()),
                 ("final loss", string.Join(", ", result.Train.LastEpochLoss.Select(kv => $"{kv.Key} {kv.Value:G4}"))),
                 ("images/s", result.Train.ImagesPerSecond.ToString("F1")),
+                ("device", context.DeviceName),
                 ("teacher", result.TeacherPath),
                 ("last checkpoint", result.Train.LastCheckpoint ?? "-"),
             });

@@ -24,16 +24,18 @@ public static class QuickstartCommand
         var seed = new Option<int>("--seed") { Description = "Seed of every run.", DefaultValueFactory = _ => 0 };
         var teacher = new Option<string?>("--teacher") { Description = "Teacher checkpoint to distill from (.safetensors/.pth, any ViT the other commands read); default: the committed reference teacher models/<data>-dino-*.safetensors when present, else a tiny MAE pre-trained here." };
         var trainTeacher = new Option<bool>("--train-teacher") { Description = "Pre-train the teacher here (tiny MAE) even when a reference teacher is committed." };
-        foreach (var o in new Option[] { data, outDir, epochs, teacherEpochs, seed, teacher, trainTeacher }) cmd.Options.Add(o);
+        var device = Run.DeviceOption();
+        foreach (var o in new Option[] { data, outDir, epochs, teacherEpochs, seed, teacher, trainTeacher, device }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string outRoot = parsed.GetValue(outDir)!;
-            Run.PrepareOutDir(outRoot, parsed, null, "cpu");
-            var result = Quickstart.Run(new QuickstartConfig
+            var context = Run.Context(parsed, outRoot, parsed.GetValue(device)!, threads: null, stop);
+            var config = new QuickstartConfig
             {
-                DataRoot = FindData(parsed.GetValue(data)), OutDir = outRoot, Epochs = parsed.GetValue(epochs), TeacherEpochs = parsed.GetValue(teacherEpochs),
+                DataRoot = FindData(parsed.GetValue(data)), Epochs = parsed.GetValue(epochs), TeacherEpochs = parsed.GetValue(teacherEpochs),
                 Seed = parsed.GetValue(seed), Teacher = parsed.GetValue(teacher), TrainTeacher = parsed.GetValue(trainTeacher),
-            }, new ConsoleQuickstartReporter(), stop);
+            };
+            var result = ConsoleReporting.WithProgress("quickstart", context, c => Quickstart.Run(config, c));
             if (result.Interrupted is { } after)
             {
                 ConsoleReporting.Info($"stopped after {after}; rerun the quickstart to start again.");
@@ -49,14 +51,6 @@ public static class QuickstartCommand
             return 0;
         }));
         return cmd;
-    }
-
-    /// <summary>The console's progress bars for the workflow's stages.</summary>
-    sealed class ConsoleQuickstartReporter : IQuickstartReporter
-    {
-        public T Training<T>(string title, Func<IProgress<TrainProgress>?, T> work) => ConsoleReporting.WithTrainingProgress(title, p => work(p));
-        public T Stage<T>(string title, Func<StageProgress?, T> work) => ConsoleReporting.WithStageProgress(title, p => work(p));
-        public void Info(string message) => ConsoleReporting.Info(message);
     }
 
     /// <summary>--data, then $ATTNDISTILL_DATA, then Debian's Fashion-MNIST (installed with apt when running as root).</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using AttnDistill.Checkpoints;
 using AttnDistill.Distributed;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 
 namespace AttnDistill.Cli.Commands;
@@ -18,10 +19,9 @@ public static class Run
     /// <summary>
     /// Runs the work with SIGINT/SIGTERM (and SIGUSR1, which mpirun forwards) turned into a graceful
     /// stop (finish the step, checkpoint, exit 130/143/138) and known errors turned into one red
-    /// line and exit code 2. Under mpirun this is where the process joins the MPI job
-    /// (<see cref="DistributedContext.FromEnvironment"/>, which every job then uses), leaves it at the
-    /// end (MPI_Finalize), or ends the whole job on an error (MPI_Abort), since the other ranks
-    /// would otherwise wait for this one forever.
+    /// line and exit code 2. Under mpirun an error ends the whole job (MPI_Abort), since the other
+    /// ranks would otherwise wait for this one forever; at the end the process leaves the job
+    /// (MPI_Finalize). The command joins the job itself, in <see cref="Context"/>, once its device is known.
     /// </summary>
     public static Task<int> Guarded(ParseResult parsed, CancellationToken _, Func<CancellationToken, int> work)
     {
@@ -39,18 +39,6 @@ public static class Run
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => OnSignal(c, 130));
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, 143));
         using var sigusr1 = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(SigUsr1, c => OnSignal(c, 138));
-        IDistributedContext dist;
-        try
-        {
-            dist = DistributedContext.FromEnvironment();
-            if (dist.WorldSize > 1)
-                ConsoleReporting.Info($"data-parallel: {dist.WorldSize} processes ({dist.GetType().Name}), {TorchSharp.torch.get_num_threads()} libtorch thread(s) each; batch sizes are per process");
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or MpiException or ArgumentException)
-        {
-            ConsoleReporting.Error(ex.Message);
-            return Task.FromResult(2);
-        }
         int exitCode;
         try
         {
@@ -63,13 +51,13 @@ public static class Run
         }
         catch (Exception ex) when (ex is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
                                    or CheckpointFormatException or CheckpointMismatchException or TrainingDivergedException
-                                   or RecipeException or UnauthorizedAccessException or IOException)
+                                   or RecipeException or UnauthorizedAccessException or IOException or MpiException or DllNotFoundException)
         {
             ConsoleReporting.Error(ex.Message);
             DistributedContext.Abort(2);
             return Task.FromResult(2);
         }
-        catch (Exception ex) when (dist.WorldSize > 1)
+        catch (Exception ex) when (DistributedContext.LaunchWorldSize > 1)
         {
             ConsoleReporting.Error(ex.ToString());
             DistributedContext.Abort(1);
@@ -79,19 +67,45 @@ public static class Run
         return Task.FromResult(exitCode);
     }
 
-    /// <summary>
-    /// Creates the run folder, checks it is writable, writes config.yaml, applies thread settings;
-    /// returns the resolved configuration text. Under mpirun only rank 0 touches the folder (the
-    /// others wait for it, then may read it on a shared file system, but need not).
-    /// </summary>
-    public static string PrepareOutDir(string outDir, ParseResult parsed, int? threads, string device)
+    /// <summary>--device of every command that runs models.</summary>
+    public static Option<string> DeviceOption() => new("--device")
     {
-        if (device != "cpu" && !TorchSharp.torch.cuda.is_available())
-            throw new ArgumentException($"--device {device}: CUDA is not available in this build or on this machine; use --device cpu, or build with -p:TorchBackend=cuda on a CUDA machine.");
+        Description = $"cpu, cuda or cuda:N: where models, batches, losses, optimizer state and feature banks live; under mpirun a bare cuda means cuda:LOCAL_RANK. "
+            + $"This build runs on {TorchRuntime.BackendDescription}; CUDA needs a build with {RunDevice.CudaBuildSwitch}.",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    /// <summary>
+    /// The one run context of a command: resolves --device (a missing device is a one-line error,
+    /// never a CPU fallback), joins the mpirun job with the backend that device needs (NCCL for
+    /// CUDA, MPI for CPU), applies --threads and, unless <paramref name="runFolder"/> is false,
+    /// prepares the run folder (lock, config.yaml with the resolved device).
+    /// </summary>
+    public static RunContext Context(ParseResult parsed, string outDir, string deviceText, int? threads, CancellationToken stop, bool runFolder = true)
+    {
         // libtorch aborts the process on a non-positive thread count: refuse it here.
         if (threads is <= 0) throw new ArgumentException($"--threads must be positive, got {threads}.");
-        string config = RecipeArguments.Resolve(parsed);
-        var dist = DistributedContext.FromEnvironment();
+        var device = RunDevice.Resolve(deviceText, DistributedContext.LaunchLocalRank);
+        var dist = DistributedContext.FromEnvironment(device);
+        if (dist.WorldSize > 1)
+            ConsoleReporting.Info($"data-parallel: {dist.WorldSize} processes ({dist.GetType().Name}) on {RunDevice.Name(device)}, {TorchSharp.torch.get_num_threads()} libtorch thread(s) each; batch sizes are per process");
+        string config = runFolder ? PrepareOutDir(outDir, parsed, dist, RunDevice.Name(device)) : "";
+        if (threads is { } n) TorchSharp.torch.set_num_threads(n);
+        return new RunContext
+        {
+            Device = device, Distributed = dist, OutDir = outDir, ConfigText = config,
+            Log = ConsoleReporting.Info, Stop = stop,
+        };
+    }
+
+    /// <summary>
+    /// Creates the run folder, checks it is writable, takes its lock, writes config.yaml (with the
+    /// device the run resolved to); returns the resolved configuration text. Under mpirun only
+    /// rank 0 touches the folder (the others wait for it).
+    /// </summary>
+    static string PrepareOutDir(string outDir, ParseResult parsed, IDistributedContext dist, string device)
+    {
+        string config = WithDevice(RecipeArguments.Resolve(parsed), device);
         if (dist.IsMain)
         {
             string probe = Path.Combine(outDir, ".write-test");
@@ -100,13 +114,19 @@ public static class Run
             {
                 throw new ArgumentException($"--out {outDir} is not writable ({ex.Message}): choose another folder.");
             }
-            AttnDistill.Runs.RunFolderLock.HoldForProcess(outDir, ConsoleReporting.Info);   // a second run on this folder is refused (issue 22)
+            RunFolderLock.HoldForProcess(outDir, ConsoleReporting.Info);   // a second run on this folder is refused
             RunFolderChecks.OutsideData(outDir, parsed);
             config = ResumeSettings.Reconcile(outDir, config, parsed, ConsoleReporting.Info);
             File.WriteAllText(Path.Combine(outDir, "config.yaml"), config);
         }
         dist.Barrier();
-        if (threads is { } n) TorchSharp.torch.set_num_threads(n);
         return config;
+    }
+
+    /// <summary>config.yaml records the device the run resolved to (cuda:1, not the bare cuda that was typed).</summary>
+    static string WithDevice(string config, string device)
+    {
+        var lines = config.Split('\n').Where(l => !l.StartsWith("device:", StringComparison.Ordinal) && l.Length > 0);
+        return string.Join('\n', lines.Append($"device: {device}")) + "\n";
     }
 }

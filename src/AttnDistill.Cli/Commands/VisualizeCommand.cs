@@ -31,7 +31,7 @@ public static class VisualizeCommand
         var interp = new Option<bool>("--interpolate") { Description = "Bicubic-resize the teacher's map to a student's grid for the KL, as in training.", DefaultValueFactory = _ => true };
         var byValue = new Option<bool>("--weight-by-value") { Description = "Weight attention by value norms before aggregating (if the students were trained so)." };
         var batch = TrainerOptionSet.Positive("--batch-size", "Images per forward pass.", 32);
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = Run.DeviceOption();
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads." };
         foreach (var o in new Option[] { config, teacher, teacherName, teacherHeads, students, images, perClass, split, outDir, size, tile, upsample, alpha, colormap, format, agg, temp, interp, byValue, batch, device, threads })
             cmd.Options.Add(o);
@@ -59,12 +59,12 @@ public static class VisualizeCommand
                 },
                 ImageSize = parsed.GetValue(size), TileSize = parsed.GetValue(tile), Upsampling = parsed.GetValue(upsample),
                 Alpha = parsed.GetValue(alpha), Colormap = parsed.GetValue(colormap)!, Format = parsed.GetValue(format),
-                BatchSize = parsed.GetValue(batch), Device = parsed.GetValue(device)!,
+                BatchSize = parsed.GetValue(batch),
             }.Validate();
             string outPath = parsed.GetValue(outDir)!;
-            Run.PrepareOutDir(outPath, parsed, parsed.GetValue(threads), options.Device);
+            var context = Run.Context(parsed, outPath, parsed.GetValue(device)!, parsed.GetValue(threads), stop);
             var teacherEntry = new NamedCheckpoint(parsed.GetValue(teacherName) ?? DefaultName(teacherPath), teacherPath, parsed.GetValue(teacherHeads));
-            var results = AttentionPanels.Render(teacherEntry, studentList, list, outPath, options, ConsoleReporting.Info, stop);
+            var results = AttentionPanels.Render(teacherEntry, studentList, list, context, options);
             var rows = new List<(string, string)> { ("images", results.Count.ToString()) };
             for (int j = 0; j < studentList.Count; j++)
                 rows.Add(($"mean KL {studentList[j].Name}", AttentionPanel.FormatKl(results.Count == 0 ? double.NaN : results.Average(r => r.KlToTeacher[j]))));

@@ -21,7 +21,7 @@ public sealed class TrainingStepHarness : IDisposable
         var dataset = new ConstantImageDataset(batchSize, imageSize);
         var loader = new DataLoader(dataset, TransformPresets.Eval(imageSize), new DataLoaderOptions { BatchSize = batchSize, Workers = 0 });
         var options = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batchSize, Lr = 1e-4, Seed = (int)seed };
-        _trainer = new Trainer(task, loader, options, new TrainerRun { OutDir = Path.GetTempPath(), TensorBoard = false });
+        _trainer = new Trainer(task, loader, options, new TrainerRun { Context = Runs.RunContext.Cpu(Path.GetTempPath()), TensorBoard = false });
         var generator = new Generator((ulong)seed);
         var images = randn(new long[] { batchSize, 3, imageSize, imageSize }, generator: generator);
         var labels = zeros(batchSize, dtype: ScalarType.Int64);

@@ -4,6 +4,7 @@ using AttnDistill.Data;
 using AttnDistill.Data.Transforms;
 using AttnDistill.Distributed;
 using AttnDistill.Models;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -70,17 +71,21 @@ public static class DistillJob
         }
     }
 
-    public static DistillJobResult Run(DistillJobConfig cfg, string configText, IDistributedContext? dist = null,
-        IProgress<TrainProgress>? progress = null, Action<string>? log = null, CancellationToken stop = default)
+    /// <summary>Trains on <see cref="RunContext.Device"/>: teacher, student, projector, batches, losses, optimizer state and the CompRess queue all live there.</summary>
+    public static DistillJobResult Run(DistillJobConfig cfg, RunContext ctx)
     {
-        dist ??= DistributedContext.FromEnvironment();
-        if (dist.IsMain) Directory.CreateDirectory(cfg.OutDir);   // only rank 0 writes the run folder
+        var dist = ctx.Distributed;
+        var log = ctx.Log;
+        if (dist.IsMain) Directory.CreateDirectory(ctx.OutDir);   // only rank 0 writes the run folder
         manual_seed(cfg.Trainer.Seed);
         var (teacher, studentConfig) = Prepare(cfg, log);
         using var _ = teacher;
-        var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
+        // Built on the host (the seeded init is the same on every device), then moved.
+        using var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
+        teacher.to(ctx.Device);
+        student.to(ctx.Device);
         using var bf16Student = cfg.Precision == ComputePrecision.BFloat16
-            ? BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers))
+            ? BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers).to(ctx.Device))
             : null;
         if (bf16Student is not null) teacher.to(ScalarType.BFloat16);
         var distill = new DistillationTask(teacher, bf16Student ?? student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
@@ -90,26 +95,23 @@ public static class DistillJob
         var dataset = loader.Dataset;
         log?.Invoke($"data: {dataset.Count} images, {dataset.ClassNames.Count} classes, {loader.BatchesPerEpoch} batches per epoch");
 
-        var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
-        {
-            OutDir = cfg.OutDir, Resume = cfg.Resume, ConfigText = configText, ModelConfig = studentConfig,
-            Distributed = dist, Progress = progress, Log = log, Stop = stop,
-        });
-        log?.Invoke($"lr {trainer.PeakLr:G4} (peak), accumulation {trainer.AccumulationSteps}, teacher {Describe(teacher.Config)}, student {Describe(studentConfig)} + P{cfg.ProjectorLayers}");
+        var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun { Context = ctx, Resume = cfg.Resume, ModelConfig = studentConfig });
+        log?.Invoke($"lr {trainer.PeakLr:G4} (peak), accumulation {trainer.AccumulationSteps}, teacher {Describe(teacher.Config)}, student {Describe(studentConfig)} + P{cfg.ProjectorLayers}, device {ctx.DeviceName}");
         var result = trainer.Run();
 
-        string pth = Path.Combine(cfg.OutDir, "backbone.pth"), st = Path.Combine(cfg.OutDir, "backbone.safetensors");
+        string pth = Path.Combine(ctx.OutDir, "backbone.pth"), st = Path.Combine(ctx.OutDir, "backbone.safetensors");
         if (dist.IsMain)
         {
             BackboneExport.SavePth(student.Backbone, pth);
             BackboneExport.SaveSafetensors(student.Backbone, st, studentConfig);
-            MetricsFile.Merge(Path.Combine(cfg.OutDir, "metrics.json"), "distill", new Dictionary<string, object>
+            MetricsFile.Merge(Path.Combine(ctx.OutDir, "metrics.json"), "distill", new Dictionary<string, object>
             {
                 ["epochs"] = result.EpochsDone, ["optimizer_steps"] = result.OptimizerSteps, ["skipped_batches"] = result.SkippedBatches,
                 ["final_loss"] = result.LastEpochLoss, ["images_per_s"] = result.ImagesPerSecond, ["interrupted"] = result.Interrupted,
                 ["unreadable_images"] = loader.UnreadableCount,
             });
         }
+        ctx.RecordRun("distill", cfg.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32");
         return new DistillJobResult(result, pth, st, studentConfig);
     }
 

@@ -20,7 +20,6 @@ public sealed record DistillJobConfig
     public int Workers { get; init; } = 2;
     /// <summary>RandomResizedCrop's lower scale bound (0.2 in the paper).</summary>
     public double CropScaleMin { get; init; } = 0.2;
-    public required string OutDir { get; init; }
     public bool Resume { get; init; }
     /// <summary>bf16: the frozen teacher and the student's forward/backward in bf16, fp32 master weights.</summary>
     public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;

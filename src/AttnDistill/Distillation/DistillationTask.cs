@@ -21,13 +21,16 @@ public sealed class DistillationTask : ITrainingTask
     public DistillationTask(VisionTransformer teacher, DistillStudent student, DistillLossOptions loss,
         DistillationMethod method = DistillationMethod.AttnDistill, int compressQueue = CompressLoss.DefaultQueueSize, double compressTau = CompressLoss.DefaultTau, long seed = 0)
     {
+        var device = Runs.RunDevice.Of(student);
+        if (!Runs.RunDevice.Same(Runs.RunDevice.Of(teacher), device))
+            throw new ArgumentException($"the teacher is on {Runs.RunDevice.Name(Runs.RunDevice.Of(teacher))} and the student on {Runs.RunDevice.Name(device)}: put both on the run's device.");
         _teacher = teacher;
         _student = student;
         _loss = loss;
         foreach (var p in teacher.parameters()) p.requires_grad = false;
         teacher.eval();
         if (method == DistillationMethod.CompRess)
-            _compress = new CompressLoss(student.FeatureDim, compressQueue, compressTau, seed);
+            _compress = new CompressLoss(student.FeatureDim, compressQueue, compressTau, seed, device: device);
     }
 
     public nn.Module Model => _student;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Distributed;
@@ -5,15 +6,14 @@ namespace AttnDistill.Distributed;
 /// <summary>
 /// The one place that decides how this process trains: alone (<see cref="SingleProcess"/>), or as
 /// one rank of an Open MPI job when <c>mpirun</c> started it with more than one process
-/// (<see cref="MpiContext"/>; NCCL for CUDA gradients with ATTNDISTILL_DIST_BACKEND=nccl,
-/// untested). The launch is read from mpirun's environment (OMPI_COMM_WORLD_SIZE ...) before any
+/// (<see cref="MpiContext"/> for a CPU run; <see cref="NcclContext"/> over it for a CUDA run, as
+/// PyTorch pairs gloo/MPI with CPU tensors and NCCL with CUDA ones; the NCCL path has not run on a
+/// GPU here). The launch is read from mpirun's environment (OMPI_COMM_WORLD_SIZE ...) before any
 /// MPI call, so a plain process never loads libmpi. MPI can be initialized once per process,
 /// which is why the context is process-wide: every job, trainer and the CLI get the same one.
 /// </summary>
 public static class DistributedContext
 {
-    /// <summary>mpi (default) or nccl (gradients and broadcasts of CUDA tensors over NCCL; untested).</summary>
-    public const string BackendVariable = "ATTNDISTILL_DIST_BACKEND";
     /// <summary>Flat-buffer bucket size in MB (default 25).</summary>
     public const string BucketVariable = "ATTNDISTILL_BUCKET_MB";
 
@@ -38,14 +38,22 @@ public static class DistributedContext
     /// <summary>
     /// The process's context, created on first call: <see cref="SingleProcess.Instance"/> unless
     /// mpirun started more than one process, then MPI_Init and an <see cref="MpiContext"/>
-    /// (or an <see cref="NcclContext"/> over it). Under MPI, when OMP_NUM_THREADS is not set,
-    /// libtorch gets cores / ranks-on-this-machine threads, so ranks do not oversubscribe the CPU.
+    /// (or an <see cref="NcclContext"/> over it when <paramref name="device"/> is a CUDA device).
+    /// Under MPI, when OMP_NUM_THREADS is not set, libtorch gets cores / ranks-on-this-machine
+    /// threads, so ranks do not oversubscribe the CPU. The command builds it once, from the run's
+    /// device; asking again for another kind of device in the same process is an error.
     /// </summary>
-    public static IDistributedContext FromEnvironment()
+    public static IDistributedContext FromEnvironment(Device device)
     {
+        bool cudaRun = device.type == DeviceType.CUDA;
         lock (Gate)
         {
-            if (_current is not null) return _current;
+            if (_current is not null)
+            {
+                if (_current is NcclContext != cudaRun && _current is not SingleProcess)
+                    throw new ArgumentException($"this process already joined the job with {(_current is NcclContext ? "NCCL (CUDA)" : "MPI (CPU)")} gradients; one process runs on one kind of device.");
+                return _current;
+            }
             if (LaunchWorldSize <= 1) return _current = SingleProcess.Instance;
             long bucketBytes = (long)((EnvDouble(BucketVariable) ?? GradientBuckets.DefaultBucketBytes / (double)(1 << 20)) * (1 << 20));
             var mpi = MpiContext.Initialize(bucketBytes);
@@ -53,13 +61,7 @@ public static class DistributedContext
                 throw new MpiException($"MPI reports rank {mpi.Rank} of {mpi.WorldSize} but mpirun announced rank {LaunchRank} of {LaunchWorldSize}.");
             if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null)
                 set_num_threads(Math.Max(1, Environment.ProcessorCount / Math.Max(1, LaunchLocalSize)));
-            string backend = Environment.GetEnvironmentVariable(BackendVariable)?.Trim().ToLowerInvariant() ?? "mpi";
-            _current = backend switch
-            {
-                "" or "mpi" => mpi,
-                "nccl" => new NcclContext(mpi, LaunchLocalRank),
-                _ => throw new ArgumentException($"{BackendVariable}={backend}: use mpi or nccl."),
-            };
+            _current = cudaRun ? new NcclContext(mpi, device.index < 0 ? LaunchLocalRank : device.index) : mpi;
             return _current;
         }
     }

@@ -9,8 +9,8 @@ namespace AttnDistill.Distributed;
 /// gradients and broadcasts of CUDA tensors go through NCCL on the same flat bucketed buffer
 /// (<see cref="GradientBuckets"/>, here in GPU memory); everything else (CPU tensors, logged
 /// scalars, stop votes, RNG gathers, barriers) and the exchange of NCCL's unique id go through
-/// the <see cref="MpiContext"/> it wraps. One GPU per rank: cuda:LOCAL_RANK. Selected with
-/// ATTNDISTILL_DIST_BACKEND=nccl under mpirun; run with <c>--device cuda:LOCAL_RANK</c>.
+/// the <see cref="MpiContext"/> it wraps. One GPU per rank: cuda:LOCAL_RANK by default. Chosen by
+/// <see cref="DistributedContext.FromEnvironment"/> for every CUDA run under mpirun.
 /// </summary>
 public sealed class NcclContext : IDistributedContext, IDisposable
 {

@@ -46,7 +46,7 @@ internal sealed unsafe class NcclLibrary
     public static NcclLibrary Load()
     {
         if (!NativeLibrary.TryLoad(FileName, out var nccl))
-            throw new DllNotFoundException($"{DistributedContext.BackendVariable}=nccl but {FileName} cannot be loaded: install NCCL 2 or use the mpi backend.");
+            throw new DllNotFoundException($"a CUDA run under mpirun averages gradients over NCCL, but {FileName} cannot be loaded: install NCCL 2 (libnccl2) on every machine of the job.");
         foreach (var name in new[] { "libcudart.so", "libcudart.so.12", "libcudart.so.11.0" })
             if (NativeLibrary.TryLoad(name, out var cudart)) return new NcclLibrary(nccl, cudart);
         throw new DllNotFoundException("the nccl backend needs the CUDA runtime (libcudart.so) for cudaSetDevice.");

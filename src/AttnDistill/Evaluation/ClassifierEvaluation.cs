@@ -16,7 +16,7 @@ public static class ClassifierEvaluation
         try
         {
             using var noGrad = no_grad();
-            foreach (var batch in loader.Epoch(0, 0, cancel))
+            foreach (var batch in Data.DeviceFeed.ToDevice(loader.Epoch(0, 0, cancel), Runs.RunDevice.Of(classifier)))
             {
                 using var scope = NewDisposeScope();
                 var (c1, c5) = TopKAccuracy.Count(classifier.forward(batch.Images), batch.Labels);

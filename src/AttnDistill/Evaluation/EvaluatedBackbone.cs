@@ -1,3 +1,4 @@
+using TorchSharp;
 using AttnDistill.Checkpoints;
 using AttnDistill.Distillation;
 using AttnDistill.Models;
@@ -36,9 +37,24 @@ public sealed class EvaluatedBackbone : nn.Module<Tensor, Tensor>
     public VitConfig Config { get; }
     public int Layer => _layer;
 
+    /// <summary>Where the features are computed (the pixel floor has no parameter to tell it by).</summary>
+    public Device Device { get; private set; } = CPU;
+
     /// <param name="imageSize">Evaluation crop size; the position table is resampled to it.</param>
     /// <param name="layer">0: backbone output; k: projector layer k (1-based; projector layers + 1 = its final LayerNorm).</param>
-    public static EvaluatedBackbone Load(string checkpoint, int imageSize, int layer = 0, VitInferenceOptions? options = null, Action<string>? log = null)
+    /// <param name="device">Where the model is put and its features computed (read on the host, then moved).</param>
+    public static EvaluatedBackbone Load(string checkpoint, int imageSize, int layer = 0, VitInferenceOptions? options = null, Action<string>? log = null, Device? device = null)
+    {
+        var result = LoadOnHost(checkpoint, imageSize, layer, options, log);
+        if (device is not null && device.type != DeviceType.CPU)
+        {
+            result.to(device);
+            result.Device = device;
+        }
+        return result;
+    }
+
+    private static EvaluatedBackbone LoadOnHost(string checkpoint, int imageSize, int layer, VitInferenceOptions? options, Action<string>? log)
     {
         if (IsPixels(checkpoint))
         {

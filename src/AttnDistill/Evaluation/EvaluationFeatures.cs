@@ -48,6 +48,6 @@ public static class EvaluationFeatures
         var cache = new FeatureCache(cacheDir);
         string key = FeatureCache.Key(checkpoint, split.ToString(), size, $"{Path.GetFullPath(root)}|layer {model.Layer}");
         if (cache.Contains(key)) log?.Invoke($"{stage}: from cache {cache.PathFor(key)}");
-        return cache.GetOrCompute(key, Compute);
+        return cache.GetOrCompute(key, Compute, model.Device);
     }
 }

@@ -72,17 +72,21 @@ public sealed class FeatureCache
     {
         var table = new Hashtable
         {
-            ["features"] = set.Features.contiguous(),
-            ["labels"] = set.Labels.contiguous(),
-            ["indices"] = set.Indices.contiguous(),
+            ["features"] = set.Features.cpu().contiguous(),
+            ["labels"] = set.Labels.cpu().contiguous(),
+            ["indices"] = set.Indices.cpu().contiguous(),
         };
         AtomicFile.Write(PathFor(key), s => PyTorchPickler.PickleStateDict(s, table, leaveOpen: true));
     }
 
-    /// <summary>The cached features, or <paramref name="compute"/>'s, which are then cached.</summary>
-    public FeatureSet GetOrCompute(string key, Func<FeatureSet> compute)
+    /// <summary>The cached features (read to the host, then put on <paramref name="device"/>), or <paramref name="compute"/>'s, which are then cached.</summary>
+    public FeatureSet GetOrCompute(string key, Func<FeatureSet> compute, Device? device = null)
     {
-        if (TryLoad(key) is { } cached) return cached;
+        if (TryLoad(key) is { } cached)
+        {
+            if (device is null || Runs.RunDevice.Same(cached.Features.device, device)) return cached;
+            using (cached) return cached.To(device);
+        }
         var set = compute();
         Save(key, set);
         return set;

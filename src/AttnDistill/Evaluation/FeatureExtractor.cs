@@ -7,8 +7,8 @@ namespace AttnDistill.Evaluation;
 
 /// <summary>
 /// Runs a frozen backbone over a split, under no_grad and in eval mode, and gathers one feature
-/// row per image into a [N, D] float32 tensor on the CPU (features of ImageNet-1K at D = 384 are
-/// 1.9 GB, so the bank stays off small accelerators, as DINO's use_cuda=False).
+/// row per image into a [N, D] float32 tensor on the backbone's device, as DINO's eval_knn does
+/// with its default use_cuda=True (features of ImageNet-1K at D = 384 are 1.9 GB).
 /// </summary>
 public static class FeatureExtractor
 {
@@ -33,7 +33,7 @@ public static class FeatureExtractor
         backbone.eval();
         try
         {
-            device ??= backbone.parameters().FirstOrDefault()?.device ?? CPU;
+            device ??= backbone is EvaluatedBackbone e ? e.Device : backbone.parameters().FirstOrDefault()?.device ?? CPU;
             return Extract(backbone.forward, loader, device, progress, cancellation, dist);
         }
         finally
@@ -51,18 +51,19 @@ public static class FeatureExtractor
             throw new ArgumentException(
                 $"the loader reads shard {loader.Options.Rank} of {loader.Options.WorldSize} but this process is rank {dist.Rank} of {dist.WorldSize}: build the loader with the context's Rank and WorldSize.");
         int n = loader.Dataset.Count, total = loader.BatchesPerEpoch, done = 0;
-        var labels = tensor(Enumerable.Range(0, n).Select(i => (long)loader.Dataset.Label(i)).ToArray(), dtype: ScalarType.Int64);
-        var filled = zeros(n, dtype: ScalarType.Float32);                                     // times each row was computed
+        var on = device ?? CPU;
+        var labels = tensor(Enumerable.Range(0, n).Select(i => (long)loader.Dataset.Label(i)).ToArray(), dtype: ScalarType.Int64, device: on);
+        var filled = zeros(n, dtype: ScalarType.Float32, device: on);                        // times each row was computed
         Tensor? features = null;
         using var noGrad = torch.no_grad();
         try
         {
-            foreach (var batch in loader.Epoch(0, 0, cancellation))
+            foreach (var batch in DeviceFeed.ToDevice(loader.Epoch(0, 0, cancellation), on))
             {
                 using var scope = NewDisposeScope();
-                var feats = Forward(backbone, batch.Images, device);                            // (B, D) CPU
-                features ??= zeros(n, feats.shape[1], dtype: ScalarType.Float32).DetachFromDisposeScope();
-                var index = tensor(batch.Indices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
+                var feats = Forward(backbone, batch.Images, on);                                // (B, D) on the device
+                features ??= zeros(n, feats.shape[1], dtype: ScalarType.Float32, device: on).DetachFromDisposeScope();
+                var index = tensor(batch.Indices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: on);
                 features.index_copy_(0, index, feats);
                 filled.index_fill_(0, index, 1f);
                 progress?.Report((++done, total));
@@ -100,12 +101,13 @@ public static class FeatureExtractor
             foreach (var (images, y) in batches)
             {
                 using var scope = NewDisposeScope();
-                feats.Add(Forward(backbone, images, device).DetachFromDisposeScope());
-                labels.Add(y.to(ScalarType.Int64, CPU).clone().DetachFromDisposeScope());
+                var f = Forward(backbone, images, device);
+                feats.Add(f.DetachFromDisposeScope());
+                labels.Add(y.to(ScalarType.Int64, f.device).clone().DetachFromDisposeScope());
             }
             if (feats.Count == 0) throw new ArgumentException("no batch given.");
-            var f = cat(feats, 0);
-            return new FeatureSet(f, cat(labels, 0), arange(f.shape[0], dtype: ScalarType.Int64));
+            var all = cat(feats, 0);
+            return new FeatureSet(all, cat(labels, 0), arange(all.shape[0], dtype: ScalarType.Int64, device: all.device));
         }
         finally
         {
@@ -119,7 +121,7 @@ public static class FeatureExtractor
         var f = backbone(x);
         if (f.dim() != 2 || f.shape[0] != images.shape[0])
             throw new InvalidOperationException($"the backbone returned [{string.Join(", ", f.shape)}] for {images.shape[0]} images; expected [B, D].");
-        return f.detach().to(ScalarType.Float32, CPU);
+        return f.detach().to(ScalarType.Float32);
     }
 
     /// <summary>Drops rows that no batch filled (unreadable items).</summary>

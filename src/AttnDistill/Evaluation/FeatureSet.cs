@@ -22,7 +22,7 @@ public sealed record FeatureSet(Tensor Features, Tensor Labels, Tensor Indices) 
     public FeatureSet Subset(IReadOnlyCollection<int> datasetIndices)
     {
         using var scope = NewDisposeScope();
-        var wanted = tensor(datasetIndices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64);
+        var wanted = tensor(datasetIndices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: Indices.device);
         // Row of each data set index: Indices is sorted (extraction writes in data set order).
         var rows = searchsorted(Indices, wanted);
         var inRange = rows.lt(Count);
@@ -35,6 +35,11 @@ public sealed record FeatureSet(Tensor Features, Tensor Labels, Tensor Indices) 
             Labels.index_select(0, rows).DetachFromDisposeScope(),
             wanted.DetachFromDisposeScope());
     }
+
+    /// <summary>The same rows on <paramref name="device"/> (this set itself when already there; otherwise a copy the caller owns).</summary>
+    public FeatureSet To(Device device) =>
+        Runs.RunDevice.Same(Features.device, device) ? this
+            : new FeatureSet(Features.to(device).DetachFromDisposeScope(), Labels.to(device).DetachFromDisposeScope(), Indices.to(device).DetachFromDisposeScope());
 
     public void Dispose()
     {

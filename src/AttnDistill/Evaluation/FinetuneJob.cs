@@ -1,5 +1,6 @@
+using TorchSharp;
 using AttnDistill.Checkpoints;
-using AttnDistill.Distributed;
+using AttnDistill.Runs;
 using AttnDistill.Models;
 using AttnDistill.Training;
 
@@ -10,7 +11,6 @@ public sealed record FinetuneJobConfig
 {
     public required string Checkpoint { get; init; }
     public required string DataRoot { get; init; }
-    public required string OutDir { get; init; }
     public int ImageSize { get; init; } = 224;
     public required TrainerOptions Trainer { get; init; }
     /// <summary>Layer-wise lr decay (1 = off; MAE: 0.75 for ViT-B, 0.65 ViT-L).</summary>
@@ -24,7 +24,6 @@ public sealed record FinetuneJobConfig
     public int EvalEvery { get; init; } = 1;
     public LabelSelection Labels { get; init; } = LabelSelection.All;
     public bool Resume { get; init; }
-    public string ConfigText { get; init; } = "";
 }
 
 /// <summary>What a fine-tuning run reports.</summary>
@@ -38,16 +37,19 @@ public sealed record FinetuneJobResult(ClassificationResult Final, Classificatio
 /// </summary>
 public static class FinetuneJob
 {
-    public static FinetuneJobResult Run(FinetuneJobConfig cfg, IDistributedContext? dist = null, Action<string>? log = null,
-        IProgress<TrainProgress>? progress = null, CancellationToken stop = default)
+    /// <summary>Trains on <see cref="RunContext.Device"/>: backbone, head, batches, loss, optimizer state and the validation passes.</summary>
+    public static FinetuneJobResult Run(FinetuneJobConfig cfg, RunContext ctx)
     {
-        dist ??= DistributedContext.FromEnvironment();
+        var dist = ctx.Distributed;
+        var log = ctx.Log;
+        var stop = ctx.Stop;
         cfg.Labels.Validate();
         if (cfg.DropPath is < 0 or >= 1) throw new ArgumentException($"--drop-path must be in [0, 1), got {cfg.DropPath}.");
         if (cfg.EvalEvery <= 0) throw new ArgumentException($"--eval-every must be positive, got {cfg.EvalEvery}.");
         var (trainSet, valSet) = EvaluationData.Open(cfg.DataRoot, cfg.Labels);
         TorchSharp.torch.manual_seed(cfg.Trainer.Seed);
         using var model = Build(cfg, trainSet.ClassNames.Count, log);
+        model.to(ctx.Device);
         var task = new FinetuneTask(model, cfg.LayerDecay, cfg.LabelSmoothing);
         var loader = TrainingData.Loader(trainSet, cfg.ImageSize, cfg.Trainer, cfg.Workers, dist, log, scaleMin: 0.08);
         var valLoader = EvaluationData.EvalLoader(valSet, cfg.ImageSize, cfg.EvalBatchSize, cfg.Workers, log);
@@ -55,8 +57,7 @@ public static class FinetuneJob
         int bestEpoch = -1;
         var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
         {
-            OutDir = cfg.OutDir, Resume = cfg.Resume, ConfigText = cfg.ConfigText, ModelConfig = model.Backbone.Config,
-            Distributed = dist, Progress = progress, Log = log, Stop = stop,
+            Context = ctx, Resume = cfg.Resume, ModelConfig = model.Backbone.Config,
             EpochEnd = e =>
             {
                 if (!e.Last && (e.Epoch + 1) % cfg.EvalEvery != 0) return;
@@ -70,17 +71,18 @@ public static class FinetuneJob
         // A resumed run that had nothing left to train still reports the model's accuracy.
         last ??= ClassifierEvaluation.Evaluate(model, valLoader, cancel: stop);
         if (best is null) (best, bestEpoch) = (last, train.EpochsDone - 1);
-        string path = Path.Combine(cfg.OutDir, "finetuned.pth");
+        string path = Path.Combine(ctx.OutDir, "finetuned.pth");
         if (dist.IsMain)
         {
             BackboneExport.SavePth(model.ExportStateDict(), path);
-            MetricsFile.Merge(Path.Combine(cfg.OutDir, "metrics.json"), "finetune", new Dictionary<string, object>
+            MetricsFile.Merge(Path.Combine(ctx.OutDir, "metrics.json"), "finetune", new Dictionary<string, object>
             {
                 ["top1"] = last.Top1, ["top5"] = last.Top5, ["best_top1"] = best.Top1, ["best_epoch"] = bestEpoch,
                 ["epochs"] = train.EpochsDone, ["checkpoint"] = cfg.Checkpoint, ["labels"] = cfg.Labels.Describe(),
                 ["train_images"] = trainSet.Count, ["val_images"] = valSet.Count, ["layer_decay"] = cfg.LayerDecay, ["drop_path"] = cfg.DropPath,
             });
         }
+        ctx.RecordRun("finetune");
         return new FinetuneJobResult(last, best, bestEpoch, train, path);
     }
 

@@ -1,5 +1,5 @@
 using AttnDistill.Training;
-using AttnDistill.Distributed;
+using AttnDistill.Runs;
 
 namespace AttnDistill.Evaluation;
 
@@ -8,7 +8,6 @@ public sealed record KnnJobConfig
 {
     public required string Checkpoint { get; init; }
     public required string DataRoot { get; init; }
-    public required string OutDir { get; init; }
     public int ImageSize { get; init; } = 224;
     public IReadOnlyList<int> Ks { get; init; } = Knn.DefaultKs;
     public double Temperature { get; init; } = Knn.DefaultTemperature;
@@ -30,16 +29,18 @@ public sealed record KnnJobConfig
 /// </summary>
 public static class KnnJob
 {
-    public static IReadOnlyList<KnnResult> Run(KnnJobConfig cfg, Action<string>? log = null, StageProgress? progress = null, CancellationToken cancel = default,
-        IDistributedContext? dist = null)
+    /// <summary>Runs on <see cref="RunContext.Device"/>: the backbone, the batches, the feature bank and the queries.</summary>
+    public static IReadOnlyList<KnnResult> Run(KnnJobConfig cfg, RunContext ctx)
     {
-        dist ??= DistributedContext.FromEnvironment();
+        var dist = ctx.Distributed;
+        var log = ctx.Log;
         cfg.Labels.Validate();
         if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
         if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
         if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot)) throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");
-        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: dist.IsMain ? log : null);
-        var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log, progress, cancel, dist);
+        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: ctx.MainLog, device: ctx.Device);
+        var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log,
+            ctx.Progress.Stage, ctx.Stop, dist);
         using var _t = test;
         var labelled = cfg.Labels.Indices(Data.DatasetFactory.Open(cfg.DataRoot, Data.DataSplit.Train));
         using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);
@@ -48,19 +49,15 @@ public static class KnnJob
         if (cfg.Ks.Max() > train.Count) throw new ArgumentException($"k = {cfg.Ks.Max()} exceeds the {train.Count} labelled training images: lower --k.");
         var results = Knn.Classify(train.Features, train.Labels, test.Features, test.Labels, classes, cfg.Ks, cfg.Temperature);
         if (!dist.IsMain) return results;
-        Directory.CreateDirectory(cfg.OutDir);
-        string metrics = Path.Combine(cfg.OutDir, "metrics.json");
+        Directory.CreateDirectory(ctx.OutDir);
+        string metrics = Path.Combine(ctx.OutDir, "metrics.json");
         MetricsFile.Merge(metrics, "knn", results.Select(r => new { k = r.K, top1 = r.Top1, top5 = r.Top5 }).ToArray());
         MetricsFile.Merge(metrics, "knn_setup", new Dictionary<string, object>
         {
             ["checkpoint"] = cfg.Checkpoint, ["data"] = Path.GetFullPath(cfg.DataRoot), ["eval_layer"] = cfg.EvalLayer, ["labels"] = cfg.Labels.Describe(),
             ["train_images"] = train.Count, ["test_images"] = test.Count, ["image_size"] = cfg.ImageSize, ["temperature"] = cfg.Temperature,
         });
+        ctx.RecordRun("knn");
         return results;
     }
-
-    /// <summary>The short form the quickstart uses: all labels, backbone output, no cache.</summary>
-    public static IReadOnlyList<KnnResult> Run(string checkpoint, string dataRoot, int imageSize, string outDir,
-        IReadOnlyList<int>? ks = null, int batchSize = 256, int workers = 2, Action<string>? log = null, IDistributedContext? dist = null) =>
-        Run(new KnnJobConfig { Checkpoint = checkpoint, DataRoot = dataRoot, ImageSize = imageSize, OutDir = outDir, Ks = ks ?? Knn.DefaultKs, BatchSize = batchSize, Workers = workers }, log, dist: dist);
 }

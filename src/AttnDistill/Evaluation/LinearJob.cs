@@ -1,6 +1,7 @@
+using TorchSharp;
 using AttnDistill.Checkpoints;
 using AttnDistill.Data;
-using AttnDistill.Distributed;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 
 namespace AttnDistill.Evaluation;
@@ -10,7 +11,6 @@ public sealed record LinearJobConfig
 {
     public required string Checkpoint { get; init; }
     public required string DataRoot { get; init; }
-    public required string OutDir { get; init; }
     public int ImageSize { get; init; } = 224;
     /// <summary>Schedule, batch, seed; BaseLr is ignored (the sweep's base lrs are used), weight decay 0 (MAE).</summary>
     public required TrainerOptions Trainer { get; init; }
@@ -23,7 +23,6 @@ public sealed record LinearJobConfig
     public int EvalLayer { get; init; }
     public string? FeatureCacheDir { get; init; }
     public bool Resume { get; init; }
-    public string ConfigText { get; init; } = "";
 }
 
 /// <summary>
@@ -33,17 +32,20 @@ public sealed record LinearJobConfig
 /// </summary>
 public static class LinearJob
 {
-    public static LinearProbeResult Run(LinearJobConfig cfg, IDistributedContext? dist = null, Action<string>? log = null,
-        IProgress<TrainProgress>? trainProgress = null, StageProgress? progress = null, CancellationToken stop = default)
+    /// <summary>Runs on <see cref="RunContext.Device"/>: backbone, batches, features and every head of the sweep.</summary>
+    public static LinearProbeResult Run(LinearJobConfig cfg, RunContext ctx)
     {
-        dist ??= DistributedContext.FromEnvironment();
+        var dist = ctx.Distributed;
+        var log = ctx.Log;
+        var stop = ctx.Stop;
+        StageProgress progress = ctx.Progress.Stage;
         cfg.Labels.Validate();
         var opts = new LinearProbeOptions
         {
             BaseLrs = cfg.BaseLrs, Epochs = cfg.Trainer.Epochs, WarmupEpochs = cfg.Trainer.WarmupEpochs, BatchSize = cfg.Trainer.BatchSize,
             MinLr = cfg.Trainer.MinLr, Seed = cfg.Trainer.Seed,
         }.Validate();
-        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log);
+        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log, device: ctx.Device);
         var (trainSet, valSet) = EvaluationData.Open(cfg.DataRoot, cfg.Labels);
         int classes = trainSet.ClassNames.Count;
         TorchSharp.torch.manual_seed(cfg.Trainer.Seed);
@@ -54,21 +56,18 @@ public static class LinearJob
             if (cfg.Augment)
             {
                 sweep = new LinearProbeSweep(FeatureWidth(model), classes, cfg.BaseLrs);
+                sweep.to(ctx.Device);
                 double reference = cfg.BaseLrs[0];
-                var task = new LinearProbeTask(model, sweep, reference);
+                var task = new LinearProbeTask(model, sweep, reference, ctx.Device);
                 var trainerOptions = cfg.Trainer with { BaseLr = reference, Lr = null, WeightDecay = 0 };
                 // MAE's linear probing crops with torchvision's default scale (0.08, 1).
                 var loader = TrainingData.Loader(trainSet, cfg.ImageSize, trainerOptions, cfg.Workers, dist, log, scaleMin: 0.08);
-                var trainer = new Trainer(task, loader, trainerOptions, new TrainerRun
-                {
-                    OutDir = cfg.OutDir, Resume = cfg.Resume, ConfigText = cfg.ConfigText, Distributed = dist,
-                    Progress = trainProgress, Log = log, Stop = stop,
-                }, LinearProbeTask.LarsFactory);
+                var trainer = new Trainer(task, loader, trainerOptions, new TrainerRun { Context = ctx, Resume = cfg.Resume }, LinearProbeTask.LarsFactory);
                 var train = trainer.Run();
                 if (train.Interrupted) throw new OperationCanceledException("linear probing stopped before the end; run again with --resume to finish.");
                 using var val = FeatureExtractor.Extract(model, EvaluationData.EvalLoader(valSet, cfg.ImageSize, cfg.EvalBatchSize, cfg.Workers, log),
                     progress: new StageReporter(progress, "features val"), cancellation: stop);
-                result = LinearProbe.Evaluate(sweep, val, opts);
+                result = LinearProbe.Evaluate(sweep, val, opts, ctx.Device);
             }
             else
             {
@@ -78,15 +77,15 @@ public static class LinearJob
                 using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);
                 if (labelled is not null) fullTrain.Dispose();
                 var epochReporter = new StageReporter(progress, "probe epochs");
-                result = LinearProbe.TrainOnFeatures(train, val, classes, opts,
+                result = LinearProbe.TrainOnFeatures(train, val, classes, opts, ctx.Device,
                     progress: new Progress<(int Epoch, int Epochs)>(e => epochReporter.Report((e.Epoch, e.Epochs))), cancellation: stop, sweepOut: s => sweep = s);
             }
             if (dist.IsMain)
             {
                 int best = cfg.BaseLrs.ToList().IndexOf(result.Best.BaseLr);
-                SafetensorsFile.Write(Path.Combine(cfg.OutDir, "linear_head.safetensors"), sweep!.Heads[best].state_dict(),
+                SafetensorsFile.Write(Path.Combine(ctx.OutDir, "linear_head.safetensors"), sweep!.Heads[best].state_dict(),
                     new Dictionary<string, string> { ["base_lr"] = result.Best.BaseLr.ToString("R", System.Globalization.CultureInfo.InvariantCulture), ["classes"] = classes.ToString() });
-                string metrics = Path.Combine(cfg.OutDir, "metrics.json");
+                string metrics = Path.Combine(ctx.OutDir, "metrics.json");
                 MetricsFile.Merge(metrics, "linear", result);
                 MetricsFile.Merge(metrics, "linear_setup", new Dictionary<string, object>
                 {
@@ -94,6 +93,7 @@ public static class LinearJob
                     ["train_images"] = trainSet.Count, ["image_size"] = cfg.ImageSize, ["epochs"] = cfg.Trainer.Epochs, ["batch_size"] = cfg.Trainer.BatchSize,
                 });
             }
+            ctx.RecordRun("linear");
             return result;
         }
         finally
@@ -108,6 +108,6 @@ public static class LinearJob
         using var scope = TorchSharp.torch.NewDisposeScope();
         using var noGrad = TorchSharp.torch.no_grad();
         var c = model.Config;
-        return model.forward(TorchSharp.torch.zeros(1, c.InChans, c.ImageSize, c.ImageSize)).shape[1];
+        return model.forward(TorchSharp.torch.zeros(1, c.InChans, c.ImageSize, c.ImageSize, device: model.Device)).shape[1];
     }
 }

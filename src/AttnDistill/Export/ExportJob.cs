@@ -7,11 +7,17 @@ namespace AttnDistill.Export;
 /// `attndistill export`: a checkpoint in, one deployable file out: ONNX (<see cref="VitOnnxExporter"/>),
 /// or the backbone state dict as .pth / .safetensors (<see cref="BackboneExport"/>). Inputs are
 /// checked before the model is loaded, with messages that name the fix.
+/// <para>
+/// The run's device does not change the file: an export is a serialization, whose weights are read
+/// on the host whatever device asked for it, so the model is loaded on the host and nothing is
+/// computed on an accelerator.
+/// </para>
 /// </summary>
 public static class ExportJob
 {
-    public static ExportResult Run(ExportRequest request, Action<string>? info = null)
+    public static ExportResult Run(ExportRequest request, Runs.RunContext ctx)
     {
+        var info = ctx.Log;
         Validate(request);
         string outPath = Path.GetFullPath(request.Out);
         EnsureWritable(outPath);

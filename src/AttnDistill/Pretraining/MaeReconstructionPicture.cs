@@ -34,6 +34,10 @@ public static class MaeReconstructionPicture
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
+            // The samples are kept on the host; the model may sit on an accelerator. The canvas is drawn on the host.
+            var device = Runs.RunDevice.Of(mae);
+            images = images.to(device);
+            noise = noise?.to(device);
             var output = mae.Forward(images, noise);
             var target = mae.Patchify(images);                                     // (B, L, p*p*C)
             var pred = output.Pred;

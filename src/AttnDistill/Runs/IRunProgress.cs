@@ -11,6 +11,9 @@ public interface IRunProgress
 {
     void Training(TrainProgress progress);
     void Stage(string stage, int done, int total);
+
+    /// <summary>The same sink for one sub-job of a workflow (its bars titled by <paramref name="job"/>); by default this sink itself.</summary>
+    IRunProgress ForJob(string job) => this;
 }
 
 /// <summary>Reports nowhere (tests, rank > 0).</summary>
@@ -18,5 +21,12 @@ public sealed class SilentProgress : IRunProgress
 {
     public static readonly SilentProgress Instance = new();
     public void Training(TrainProgress progress) { }
+    public void Stage(string stage, int done, int total) { }
+}
+
+/// <summary>Forwards a training loop's reports to an <see cref="IProgress{T}"/> (tests, library callers); stages are dropped.</summary>
+public sealed class TrainingProgressSink(IProgress<TrainProgress> sink) : IRunProgress
+{
+    public void Training(TrainProgress progress) => sink.Report(progress);
     public void Stage(string stage, int done, int total) { }
 }

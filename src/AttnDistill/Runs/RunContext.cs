@@ -32,6 +32,20 @@ public sealed record RunContext
     /// <summary>The device as config.yaml and metrics.json record it ("cpu", "cuda:0").</summary>
     public string DeviceName => RunDevice.Name(Device);
 
+    /// <summary>
+    /// Records how the run ran in metrics.json's "run" section (job, device, processes, precision),
+    /// on the main rank; every job calls it once its results are written.
+    /// </summary>
+    public void RecordRun(string job, string precision = "fp32")
+    {
+        if (!IsMain) return;
+        Directory.CreateDirectory(OutDir);
+        MetricsFile.Merge(Path.Combine(OutDir, "metrics.json"), "run", new Dictionary<string, object>
+        {
+            ["job"] = job, ["device"] = DeviceName, ["world_size"] = Distributed.WorldSize, ["precision"] = precision,
+        });
+    }
+
     /// <summary>A context for one process on the CPU writing to <paramref name="outDir"/> (tests, tools).</summary>
     public static RunContext Cpu(string outDir, Action<string>? log = null) => new() { OutDir = outDir, Log = log };
 }

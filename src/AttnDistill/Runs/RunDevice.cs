@@ -43,5 +43,12 @@ public static class RunDevice
         _ => d.type.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>Same device type and index (Device has no value equality).</summary>
+    public static bool Same(Device a, Device b) => Name(a) == Name(b);
+
+    /// <summary>The device of a module's first parameter (a module lives on one device).</summary>
+    public static Device Of(nn.Module module) =>
+        module.parameters().FirstOrDefault()?.device ?? throw new ArgumentException("the module has no parameter to tell its device by.");
+
     public static bool IsCuda(Device d) => d.type == DeviceType.CUDA;
 }

@@ -4,6 +4,7 @@ using AttnDistill.Checkpoints;
 using AttnDistill.Data;
 using AttnDistill.Distributed;
 using AttnDistill.Models;
+using AttnDistill.Runs;
 using TorchSharp;
 using TorchSharp.Modules;
 using DataLoader = AttnDistill.Data.DataLoader;
@@ -11,25 +12,15 @@ using static TorchSharp.torch;
 
 namespace AttnDistill.Training;
 
-/// <summary>Where a run writes and what it listens to.</summary>
+/// <summary>How the trainer runs inside its job: the job's <see cref="RunContext"/> plus training-only switches.</summary>
 public sealed record TrainerRun
 {
-    public required string OutDir { get; init; }
-    /// <summary>Continue from the newest readable checkpoint in <see cref="OutDir"/>, if any.</summary>
+    /// <summary>Device, process group, run folder, config text, log, progress and stop request of the job.</summary>
+    public required RunContext Context { get; init; }
+    /// <summary>Continue from the newest readable checkpoint in the run folder, if any.</summary>
     public bool Resume { get; init; }
-    /// <summary>Resolved configuration text, stored in every checkpoint.</summary>
-    public string ConfigText { get; init; } = "";
     /// <summary>Architecture stored with checkpoints so a model is rebuilt from the file alone.</summary>
     public VitConfig? ModelConfig { get; init; }
-    /// <summary>
-    /// The process group; by default the process's own (<see cref="DistributedContext.FromEnvironment"/>):
-    /// one process, or MPI under mpirun. The loader must be built for the same rank and size.
-    /// </summary>
-    public IDistributedContext Distributed { get; init; } = DistributedContext.FromEnvironment();
-    public IProgress<TrainProgress>? Progress { get; init; }
-    public Action<string>? Log { get; init; }
-    /// <summary>Cancelled on SIGINT/SIGTERM: the current step finishes, a checkpoint is written, the run returns.</summary>
-    public CancellationToken Stop { get; init; }
     /// <summary>Stop after this many epochs of this invocation (tests use it to simulate a kill); null: run to the end.</summary>
     public int? StopAfterEpochs { get; init; }
     public bool TensorBoard { get; init; } = true;
@@ -41,6 +32,11 @@ public sealed record TrainerRun
     /// lines. Not called for an epoch cut short by a stop.
     /// </summary>
     public Action<EpochEnd>? EpochEnd { get; init; }
+
+    public string OutDir => Context.OutDir;
+    public IDistributedContext Distributed => Context.Distributed;
+    public Action<string>? Log => Context.Log;
+    public CancellationToken Stop => Context.Stop;
 }
 
 /// <summary>What an end-of-epoch hook receives.</summary>
@@ -87,6 +83,7 @@ public sealed class Trainer
         _run = run;
         _opt = options.Validate(run.Distributed.WorldSize);
         CheckDistributedSetup(loader, run.Distributed);
+        CheckModelDevice(task.Model, run.Context);
         _accum = _opt.AccumulationSteps(run.Distributed.WorldSize);
         _peakLr = _opt.PeakLr(run.Distributed.WorldSize);
         if (loader.BatchesPerEpoch < _accum)
@@ -149,7 +146,7 @@ public sealed class Trainer
             _task.Train();
             var sums = new Dictionary<string, double>();
             int counted = 0, skipped = 0, batchIndex = startBatch;
-            foreach (var batch in _loader.Epoch(epoch, startBatch))
+            foreach (var batch in DeviceFeed.ToDevice(_loader.Epoch(epoch, startBatch), _run.Context.Device))
             {
                 batchIndex = batch.BatchIndex;
                 using (var scope = NewDisposeScope())
@@ -196,7 +193,7 @@ public sealed class Trainer
                             log!.Write("train", (long)epoch * batchesPerEpoch + batchIndex, fields);
                         }
                     }
-                    _run.Progress?.Report(new TrainProgress(epoch, _opt.Epochs, batchIndex + 1, batchesPerEpoch, CurrentLr(),
+                    _run.Context.Progress.Training(new TrainProgress(epoch, _opt.Epochs, batchIndex + 1, batchesPerEpoch, CurrentLr(),
                         sums.ToDictionary(kv => kv.Key, kv => kv.Value / Math.Max(1, counted)), imagesSeen / Math.Max(1e-9, watch.Elapsed.TotalSeconds)));
                 }
                 if (++batchesThisRun % ReleaseEveryBatches == 0) NativeHeap.Release();
@@ -311,7 +308,7 @@ public sealed class Trainer
         {
             Model = _task.Model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             ModelConfig = _run.ModelConfig,
-            Config = _run.ConfigText,
+            Config = _run.Context.ConfigText,
             Epoch = epoch,
             Step = batch,
             Sections = sections,
@@ -490,6 +487,18 @@ public sealed class Trainer
         return (int)(images / perBatch);
     }
 
+    /// <summary>Every parameter and buffer of the trained module must be on the run's device before the optimizer sees it.</summary>
+    private static void CheckModelDevice(nn.Module model, RunContext context)
+    {
+        string want = context.DeviceName;
+        foreach (var (name, p) in model.named_parameters())
+            if (RunDevice.Name(p.device) != want)
+                throw new ArgumentException($"parameter {name} is on {RunDevice.Name(p.device)} but the run's device is {want}: move the model with .to(context.Device) before building the trainer.");
+        foreach (var (name, b) in model.named_buffers())
+            if (RunDevice.Name(b.device) != want)
+                throw new ArgumentException($"buffer {name} is on {RunDevice.Name(b.device)} but the run's device is {want}: move the model with .to(context.Device) before building the trainer.");
+    }
+
     /// <summary>The loader must read this rank's shard; under mpirun the run must not be a single-process one.</summary>
     private static void CheckDistributedSetup(DataLoader loader, IDistributedContext dist)
     {
@@ -498,6 +507,6 @@ public sealed class Trainer
                 $"the data loader reads shard {loader.Options.Rank} of {loader.Options.WorldSize} but the trainer runs as rank {dist.Rank} of {dist.WorldSize}: build the loader from the same distributed context (TrainingData.Loader(..., dist, ...)).");
         if (dist.WorldSize == 1 && DistributedContext.LaunchWorldSize > 1)
             throw new ArgumentException(
-                $"mpirun started {DistributedContext.LaunchWorldSize} processes but this run was given a single-process context: pass DistributedContext.FromEnvironment() (or leave TrainerRun.Distributed at its default).");
+                $"mpirun started {DistributedContext.LaunchWorldSize} processes but this run was given a single-process context: build the RunContext with DistributedContext.FromEnvironment(device).");
     }
 }

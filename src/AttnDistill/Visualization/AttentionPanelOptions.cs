@@ -27,8 +27,6 @@ public sealed record AttentionPanelOptions
     /// <summary>Images per forward pass.</summary>
     public int BatchSize { get; init; } = 32;
 
-    /// <summary>libtorch device of the models ("cpu", "cuda", "cuda:N").</summary>
-    public string Device { get; init; } = "cpu";
 
     public AttentionPanelOptions Validate()
     {

@@ -15,15 +15,21 @@ namespace AttnDistill.Visualization;
 /// </summary>
 public static class AttentionPanels
 {
-    /// <summary>Loads the checkpoints (all built for one input size, see <see cref="AttentionPanelOptions.ImageSize"/>) and renders.</summary>
+    /// <summary>
+    /// Loads the checkpoints (all built for one input size, see <see cref="AttentionPanelOptions.ImageSize"/>)
+    /// onto the run's device and renders into its folder; the maps come to the host only to be drawn or saved.
+    /// </summary>
     public static IReadOnlyList<PanelResult> Render(NamedCheckpoint teacher, IReadOnlyList<NamedCheckpoint> students,
-        IReadOnlyList<PanelImage> images, string outDir, AttentionPanelOptions options, Action<string>? log = null, CancellationToken cancellation = default)
+        IReadOnlyList<PanelImage> images, Runs.RunContext ctx, AttentionPanelOptions options)
     {
+        string outDir = ctx.OutDir;
+        var log = ctx.Log;
+        var cancellation = ctx.Stop;
         ArgumentNullException.ThrowIfNull(teacher);
         ArgumentNullException.ThrowIfNull(students);
         if (students.Count == 0) throw new ArgumentException("give at least one student (--student NAME=CHECKPOINT).");
         options = options.Validate();
-        var device = torch.device(options.Device);
+        var device = ctx.Device;
         var loaded = new List<NamedModel>();
         try
         {
@@ -36,7 +42,9 @@ public static class AttentionPanels
                 loaded.Add(new NamedModel(s.Name, m));
             }
             foreach (var m in loaded) m.Model.to(device);
-            return Render(loaded[0], loaded.Skip(1).ToList(), images, outDir, options with { ImageSize = size }, log, cancellation);
+            var results = Render(loaded[0], loaded.Skip(1).ToList(), images, outDir, options with { ImageSize = size }, log, cancellation);
+            ctx.RecordRun("visualize");
+            return results;
         }
         finally
         {

@@ -4,6 +4,7 @@ using AttnDistill.Distillation;
 using AttnDistill.Evaluation;
 using AttnDistill.Models;
 using AttnDistill.Pretraining;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using AttnDistill.Visualization;
 
@@ -13,7 +14,6 @@ namespace AttnDistill.Workflows;
 public sealed record QuickstartConfig
 {
     public required string DataRoot { get; init; }
-    public required string OutDir { get; init; }
     /// <summary>Epochs of each student (and of a pre-trained teacher unless <see cref="TeacherEpochs"/>).</summary>
     public int Epochs { get; init; } = 4;
     public int? TeacherEpochs { get; init; }
@@ -35,23 +35,6 @@ public sealed record QuickstartConfig
     public int Workers { get; init; } = 2;
 }
 
-/// <summary>How the quickstart shows its progress (the CLI draws progress bars; tests pass <see cref="Silent"/>).</summary>
-public interface IQuickstartReporter
-{
-    T Training<T>(string title, Func<IProgress<TrainProgress>?, T> work);
-    T Stage<T>(string title, Func<StageProgress?, T> work);
-    void Info(string message);
-
-    public static IQuickstartReporter Silent { get; } = new SilentReporter();
-
-    private sealed class SilentReporter : IQuickstartReporter
-    {
-        public T Training<T>(string title, Func<IProgress<TrainProgress>?, T> work) => work(null);
-        public T Stage<T>(string title, Func<StageProgress?, T> work) => work(null);
-        public void Info(string message) { }
-    }
-}
-
 /// <summary>One evaluated model of the summary table (percent).</summary>
 public sealed record QuickstartRow(string Name, string Checkpoint, double KnnTop1, double KnnTop5, double LinearTop1, double LinearTop5, double LinearBaseLr);
 
@@ -70,19 +53,22 @@ public static class Quickstart
 {
     public const string PixelFloorName = "pixel floor (raw normalized pixels)";
 
-    public static QuickstartResult Run(QuickstartConfig cfg, IQuickstartReporter? reporter = null, CancellationToken stop = default)
+    /// <summary>Every sub-run (teacher, students, evaluations, pictures) runs in a sub-folder of the context's folder, on its device.</summary>
+    public static QuickstartResult Run(QuickstartConfig cfg, RunContext ctx)
     {
-        var ui = reporter ?? IQuickstartReporter.Silent;
+        var stop = ctx.Stop;
+        void Info(string message) => ctx.Log?.Invoke(message);
+        RunContext Sub(string dir, string job) => ctx with { OutDir = dir, ConfigText = $"# attndistill quickstart: {job}\n", Progress = ctx.Progress.ForJob(job) };
         if (cfg.Epochs <= 0) throw new ArgumentException($"--epochs must be positive, got {cfg.Epochs}.");
         if (cfg.Teacher is { } given && !File.Exists(given)) throw new FileNotFoundException($"--teacher {given}: no such file; give a teacher checkpoint (.safetensors/.pth) or leave --teacher out to use the reference teacher or pre-train one.", given);
         if (cfg.Teacher is not null && cfg.TrainTeacher) throw new ArgumentException("--teacher and --train-teacher exclude each other: give one.");
-        string outRoot = Path.GetFullPath(cfg.OutDir);
+        string outRoot = Path.GetFullPath(ctx.OutDir);
         Directory.CreateDirectory(outRoot);
         var probe = Data.DatasetFactory.Open(cfg.DataRoot, Data.DataSplit.Train);
         // Fashion-MNIST (28 px) uses patch 4 for the teacher and 7 for the students; CIFAR-10 (32 px) 4 and 8.
         int size = probe.Count > 0 && probe.Load(0).Width == 28 ? 28 : 32;
         int studentPatch = size == 28 ? 7 : 8;
-        ui.Info($"data: {cfg.DataRoot} ({probe.Count} training images), image size {size}");
+        Info($"data: {cfg.DataRoot} ({probe.Count} training images), image size {size}");
         var timings = new List<(string Stage, double Seconds)>();
         T Timed<T>(string stage, Func<T> work)
         {
@@ -114,7 +100,7 @@ public static class Quickstart
             teacherPath = Path.GetFullPath(cfg.Teacher ?? reference!);
             teacherSource = cfg.Teacher is not null ? "given (--teacher)" : "committed reference teacher";
             teacherName = $"teacher {Path.GetFileName(teacherPath)}";
-            ui.Info($"teacher: {teacherPath} ({teacherSource}); no pre-training");
+            Info($"teacher: {teacherPath} ({teacherSource}); no pre-training");
         }
         else
         {
@@ -124,12 +110,11 @@ public static class Quickstart
             {
                 ("model-depth", cfg.TeacherDepth), ("model-dim", cfg.TeacherDim), ("model-heads", 3), ("model-patch", 4), ("mask-ratio", 0.75), ("epochs", teacherEpochs),
             });
-            var mae = Timed("teacher pre-training (MAE)", () => ui.Training("MAE teacher", p => MaePretrainJob.Run(new MaePretrainJobConfig
+            var mae = Timed("teacher pre-training (MAE)", () => MaePretrainJob.Run(new MaePretrainJobConfig
             {
                 DataRoot = cfg.DataRoot, Mae = MaeConfig.For(teacherVit), Workers = cfg.Workers,
                 Trainer = new TrainerOptions { Epochs = teacherEpochs, WarmupEpochs = 1, BatchSize = cfg.BatchSize, Lr = 1.5e-3, Seed = cfg.Seed, LogEverySteps = 50 },
-                OutDir = teacherRun,
-            }, "quickstart teacher", progress: p, log: ui.Info, stop: stop)));
+            }, Sub(teacherRun, "MAE teacher")));
             if (stop.IsCancellationRequested) return Stopped("the teacher", new());
             teacherPath = mae.TeacherPath;
             teacherSource = "MAE pre-trained here";
@@ -146,13 +131,12 @@ public static class Quickstart
                 ("teacher", teacherPath), ("student-depth", cfg.StudentDepth), ("student-heads", 3), ("student-patch", studentPatch), ("student-dim", cfg.StudentDim),
                 ("proj-layers", 2), ("weight-attn", lambda), ("attn-T", 10), ("aggregation", "product"), ("epochs", cfg.Epochs),
             });
-            var result = Timed($"distill {name}", () => ui.Training(name, p => DistillJob.Run(new DistillJobConfig
+            var result = Timed($"distill {name}", () => DistillJob.Run(new DistillJobConfig
             {
                 DataRoot = cfg.DataRoot, TeacherPath = teacherPath, Student = student, ProjectorLayers = 2, Workers = cfg.Workers,
                 Loss = new DistillLossOptions { WeightAttn = lambda, AttnTemperature = 10 },
                 Trainer = new TrainerOptions { Epochs = cfg.Epochs, WarmupEpochs = 1, BatchSize = cfg.BatchSize, Lr = 1e-3, Seed = cfg.Seed, LogEverySteps = 50 },
-                OutDir = dir,
-            }, $"quickstart student lambda {lambda}", progress: p, log: ui.Info, stop: stop)));
+            }, Sub(dir, name)));
             if (stop.IsCancellationRequested) return Stopped(name, new());
             models.Add((name, result.BackboneSafetensors, dir));
         }
@@ -168,19 +152,19 @@ public static class Quickstart
             bool trained = File.Exists(Path.Combine(evalDir, "log.txt"));
             string knnDir = trained ? Path.Combine(evalDir, "knn") : evalDir, linearDir = trained ? Path.Combine(evalDir, "linear") : evalDir;
             string? cacheDir = EvaluatedBackbone.IsPixels(ckpt) ? null : cache;
-            var knn = Timed($"k-NN {name}", () => ui.Stage($"k-NN {name}", p => KnnJob.Run(new KnnJobConfig
+            var knn = Timed($"k-NN {name}", () => KnnJob.Run(new KnnJobConfig
             {
-                Checkpoint = ckpt, DataRoot = cfg.DataRoot, ImageSize = size, OutDir = knnDir, Ks = new[] { cfg.KnnK },
+                Checkpoint = ckpt, DataRoot = cfg.DataRoot, ImageSize = size, Ks = new[] { cfg.KnnK },
                 FeatureCacheDir = cacheDir, Workers = cfg.Workers,
-            }, ui.Info, p, stop)));
+            }, Sub(knnDir, $"k-NN {name}")));
             if (stop.IsCancellationRequested) return Stopped($"k-NN {name}", rows);
-            var linear = Timed($"linear probe {name}", () => ui.Stage($"linear probe {name}", p => LinearJob.Run(new LinearJobConfig
+            var linear = Timed($"linear probe {name}", () => LinearJob.Run(new LinearJobConfig
             {
-                Checkpoint = ckpt, DataRoot = cfg.DataRoot, ImageSize = size, OutDir = linearDir, Augment = false, FeatureCacheDir = cacheDir,
+                Checkpoint = ckpt, DataRoot = cfg.DataRoot, ImageSize = size, Augment = false, FeatureCacheDir = cacheDir,
                 Workers = cfg.Workers,
                 Trainer = new TrainerOptions { Epochs = cfg.LinearEpochs, WarmupEpochs = Math.Min(2, cfg.LinearEpochs - 1), BatchSize = 256, Seed = cfg.Seed },
                 BaseLrs = cfg.LinearBaseLrs,
-            }, log: ui.Info, progress: p, stop: stop)));
+            }, Sub(linearDir, $"linear probe {name}")));
             if (stop.IsCancellationRequested) return Stopped($"linear probe {name}", rows);
             rows.Add(new QuickstartRow(name, ckpt, knn[0].Top1, knn[0].Top5, linear.Best.Top1, linear.Best.Top5, linear.Best.BaseLr));
         }
@@ -189,13 +173,13 @@ public static class Quickstart
         var students = models.Skip(2).ToList();
         var panels = Timed("attention panels", () => AttentionPanels.Render(new NamedCheckpoint("teacher", teacherPath),
             students.Select(r => new NamedCheckpoint(r.Name.Contains("lambda 0)") ? "lambda 0" : "AttnDistill", r.Checkpoint)).ToList(),
-            AttentionPanels.PerClass(cfg.DataRoot, 1), Path.Combine(outRoot, "attention"),
-            new AttentionPanelOptions { Loss = new DistillLossOptions { AttnTemperature = 10 }, ImageSize = size }, ui.Info, stop));
+            AttentionPanels.PerClass(cfg.DataRoot, 1), Sub(Path.Combine(outRoot, "attention"), "attention panels"),
+            new AttentionPanelOptions { Loss = new DistillLossOptions { AttnTemperature = 10 }, ImageSize = size }));
         var meanKl = Enumerable.Range(0, students.Count).Select(i => panels.Count == 0 ? double.NaN : panels.Average(p => p.KlToTeacher[i])).ToArray();
         // The run folders of the table (floor, teacher, students): report reads their evaluations from DIR/knn and DIR/linear.
-        var report = Timed("report", () => RunReport.Write(models.Select(m => m.EvalDir), Path.Combine(outRoot, "report"), ui.Info));
+        var report = Timed("report", () => RunReport.Write(models.Select(m => m.EvalDir), Path.Combine(outRoot, "report"), ctx.Log));
         timings.Add(("total", total.Elapsed.TotalSeconds));
-        if (Distributed.DistributedContext.LaunchRank == 0)
+        if (ctx.IsMain)
         {
             string metrics = Path.Combine(outRoot, "metrics.json");
             MetricsFile.Merge(metrics, "quickstart", rows.Select(r => new
@@ -206,6 +190,7 @@ public static class Quickstart
             MetricsFile.Merge(metrics, "quickstart_teacher", new Dictionary<string, object> { ["path"] = teacherPath, ["source"] = teacherSource });
             MetricsFile.Merge(metrics, "quickstart_timings", timings.ToDictionary(t => t.Stage, t => (object)Math.Round(t.Seconds, 1)));
         }
+        ctx.RecordRun("quickstart");
         return new QuickstartResult(rows, timings, meanKl, panels.Count, report.MarkdownPath, teacherSource, null);
     }
 

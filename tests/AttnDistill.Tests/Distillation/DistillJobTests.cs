@@ -5,6 +5,7 @@ using AttnDistill.Models;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Training;
 using TorchSharp;
+using AttnDistill.Runs;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -44,7 +45,7 @@ public class DistillJobTests
         DistillJobConfig Cfg(DistillLossOptions loss, int proj = 2, VitConfig? student = null) => new()
         {
             DataRoot = Path.GetTempPath(), TeacherPath = teacher, Student = student ?? StudentCfg, ProjectorLayers = proj, Loss = loss,
-            Trainer = new TrainerOptions(), OutDir = Path.GetTempPath(),
+            Trainer = new TrainerOptions(),
         };
         Assert.Contains("--aggregation", Assert.ThrowsAny<ArgumentException>(() => DistillJob.Prepare(Cfg(new() { Aggregation = AttentionAggregation.None }), null)).Message);
         Assert.Contains("--interpolate", Assert.ThrowsAny<ArgumentException>(() => DistillJob.Prepare(Cfg(new() { Interpolate = false }), null)).Message);
@@ -62,9 +63,9 @@ public class DistillJobTests
             Loss = new DistillLossOptions { WeightAttn = 0.1, AttnTemperature = 10 },
             // 800 steps of batch 32: 4 epochs over a 6,400-image slice of the data.
             Trainer = new TrainerOptions { Epochs = 4, WarmupEpochs = 1, BatchSize = 32, Lr = 1e-3, LogEverySteps = 10, Seed = 0 },
-            OutDir = dir, Workers = 2,
+            Workers = 2,
         };
-        var result = DistillJob.Run(cfg with { DataRoot = FashionMnistSlice.Create(6400) }, "test: true");
+        var result = DistillJob.Run(cfg with { DataRoot = FashionMnistSlice.Create(6400) }, RunContext.Cpu(dir) with { ConfigText = "test: true" });
         Assert.Equal(4, result.Train.EpochsDone);
         var epochs = File.ReadLines(Path.Combine(dir, "log.txt")).Where(l => l.Contains("train_loss")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
         double First(string key) => epochs[0].GetProperty(key).GetDouble();

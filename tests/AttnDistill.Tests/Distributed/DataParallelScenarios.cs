@@ -5,6 +5,7 @@ using AttnDistill.Distributed;
 using AttnDistill.Evaluation;
 using AttnDistill.Models;
 using AttnDistill.Tests.TestSupport;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -74,9 +75,7 @@ static class DataParallelScenarios
     {
         var task = new TinyVitClassifierTask(initSeed, dropPath);
         Last = new Trainer(task, Loader(count, batch, dist), Options(epochs, batch, effective), new TrainerRun
-        {
-            OutDir = outDir, TensorBoard = false, Distributed = dist, Resume = resume, Stop = stop, Progress = progress,
-        }, optimizer).Run();
+        { Context = new RunContext { OutDir = outDir, Distributed = dist, Stop = stop, Progress = progress is null ? SilentProgress.Instance : new TrainingProgressSink(progress) }, TensorBoard = false, Resume = resume }, optimizer).Run();
         return Weights(task.Model);
     }
 

@@ -1,4 +1,6 @@
 using AttnDistill.Distributed;
+using AttnDistill.Runs;
+using AttnDistill.Training;
 using AttnDistill.Tests.TestSupport;
 using Xunit;
 using Xunit.Abstractions;
@@ -111,7 +113,7 @@ public class DataParallelTests(TwoRankWorkerRun run, ITestOutputHelper output) :
             var logs = new List<string>();
             var task = new TinyVitClassifierTask(Seed, 0.1);
             var result = new AttnDistill.Training.Trainer(task, Loader(20 * B, batch, SingleProcess.Instance), Options(2, batch),
-                new AttnDistill.Training.TrainerRun { OutDir = dir, TensorBoard = false, Resume = true, Log = logs.Add, Distributed = SingleProcess.Instance, StopAfterEpochs = 1 }).Run();
+                new TrainerRun { Context = new RunContext { OutDir = dir, Log = logs.Add, Distributed = SingleProcess.Instance }, TensorBoard = false, Resume = true, StopAfterEpochs = 1 }).Run();
             Assert.Contains(logs, l => l.Contains($"epoch 0, batch {expectedBatch}"));
             // 4 optimizer steps done by the two ranks, then the rest of epoch 0 at this batch size.
             Assert.Equal(4 + (20 * B / batch - expectedBatch), result.OptimizerSteps);
@@ -121,7 +123,7 @@ public class DataParallelTests(TwoRankWorkerRun run, ITestOutputHelper output) :
         File.Copy(mid, Path.Combine(odd, Path.GetFileName(mid)));
         var ex = Assert.Throws<AttnDistill.Checkpoints.CheckpointFormatException>(() =>
             new AttnDistill.Training.Trainer(new TinyVitClassifierTask(Seed, 0), Loader(20 * B, 3 * B, SingleProcess.Instance), Options(2, 3 * B),
-                new AttnDistill.Training.TrainerRun { OutDir = odd, TensorBoard = false, Resume = true, Distributed = SingleProcess.Instance }).Run());
+                new TrainerRun { Context = new RunContext { OutDir = odd, Distributed = SingleProcess.Instance }, TensorBoard = false, Resume = true }).Run());
         Assert.Contains("number of processes", ex.Message);
     }
 

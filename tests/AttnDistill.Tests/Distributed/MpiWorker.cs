@@ -21,7 +21,7 @@ public static class MpiWorker
 
     static int Run(string dir)
     {
-        var dist = DistributedContext.FromEnvironment();
+        var dist = DistributedContext.FromEnvironment(TorchSharp.torch.CPU);
         try
         {
             string Out(string name) => Path.Combine(dir, "runs", name);

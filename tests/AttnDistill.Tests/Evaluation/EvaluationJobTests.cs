@@ -6,6 +6,7 @@ using AttnDistill.Models;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Training;
 using TorchSharp;
+using AttnDistill.Runs;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -32,16 +33,16 @@ public class EvaluationJobTests
     public void KnnWritesMetricsCachesFeaturesAndHonoursTheLabelFraction()
     {
         string ckpt = Backbone(), outDir = OutDir(), cache = Path.Combine(outDir, "cache");
-        var cfg = new KnnJobConfig { Checkpoint = ckpt, DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, Ks = new[] { 5, 10 }, BatchSize = 32, FeatureCacheDir = cache };
-        var first = KnnJob.Run(cfg);
+        var cfg = new KnnJobConfig { Checkpoint = ckpt, DataRoot = Folder.Value, ImageSize = 16, Ks = new[] { 5, 10 }, BatchSize = 32, FeatureCacheDir = cache };
+        var first = KnnJob.Run(cfg, RunContext.Cpu(outDir));
         Assert.Equal(2, Directory.GetFiles(cache, "features-*.pt").Length);          // train and test
-        var again = KnnJob.Run(cfg);                                                 // from the cache
+        var again = KnnJob.Run(cfg, RunContext.Cpu(outDir));                                                 // from the cache
         Assert.Equal(first.Select(r => r.Top1), again.Select(r => r.Top1));
         var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!;
         Assert.Equal(2, metrics["knn"]!.AsArray().Count);
         Assert.Equal(96, metrics["knn_setup"]!["train_images"]!.GetValue<int>());
 
-        KnnJob.Run(cfg with { Labels = new LabelSelection { Fraction = 0.25, Seed = 1 } });
+        KnnJob.Run(cfg with { Labels = new LabelSelection { Fraction = 0.25, Seed = 1 } }, RunContext.Cpu(outDir));
         metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!;
         Assert.Equal(24, metrics["knn_setup"]!["train_images"]!.GetValue<int>());     // 6 of each class's 24
         Assert.Contains("fraction 0.25", metrics["knn_setup"]!["labels"]!.GetValue<string>());
@@ -53,9 +54,9 @@ public class EvaluationJobTests
         string outDir = OutDir();
         var result = LinearJob.Run(new LinearJobConfig
         {
-            Checkpoint = Backbone(), DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, Augment = false,
+            Checkpoint = Backbone(), DataRoot = Folder.Value, ImageSize = 16, Augment = false,
             Trainer = new TrainerOptions { Epochs = 30, WarmupEpochs = 2, BatchSize = 32 }, BaseLrs = new[] { 1.0, 10.0, 100.0 },
-        });
+        }, RunContext.Cpu(outDir));
         Assert.Equal(3, result.Sweep.Count);
         Assert.True(result.Best.Top1 > 60, $"best head top-1 {result.Best.Top1} % on a 4-class set (chance 25 %)");
         var head = SafetensorsFile.Read(Path.Combine(outDir, "linear_head.safetensors"));
@@ -70,13 +71,13 @@ public class EvaluationJobTests
         string outDir = OutDir();
         var cfg = new LinearJobConfig
         {
-            Checkpoint = Backbone(), DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, Augment = true,
+            Checkpoint = Backbone(), DataRoot = Folder.Value, ImageSize = 16, Augment = true,
             Trainer = new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 32 }, BaseLrs = new[] { 0.1, 1.0 },
         };
-        var result = LinearJob.Run(cfg);
+        var result = LinearJob.Run(cfg, RunContext.Cpu(outDir));
         Assert.NotEmpty(CheckpointFiles.List(outDir));
         // Resuming a finished run trains nothing more and evaluates the same heads.
-        var again = LinearJob.Run(cfg with { Resume = true });
+        var again = LinearJob.Run(cfg with { Resume = true }, RunContext.Cpu(outDir));
         Assert.Equal(result.Sweep.Select(h => h.Top1), again.Sweep.Select(h => h.Top1));
     }
 
@@ -86,9 +87,9 @@ public class EvaluationJobTests
         string outDir = OutDir();
         var result = FinetuneJob.Run(new FinetuneJobConfig
         {
-            Checkpoint = Backbone(), DataRoot = Folder.Value, OutDir = outDir, ImageSize = 16, DropPath = 0.1, LayerDecay = 0.75,
+            Checkpoint = Backbone(), DataRoot = Folder.Value, ImageSize = 16, DropPath = 0.1, LayerDecay = 0.75,
             Trainer = new TrainerOptions { Epochs = 6, WarmupEpochs = 1, BatchSize = 16, Lr = 2e-3, Beta2 = 0.999 },
-        });
+        }, RunContext.Cpu(outDir));
         Assert.True(result.Best.Top1 > 50, $"fine-tuned top-1 {result.Best.Top1} % (chance 25 %)");
         var log = File.ReadAllLines(Path.Combine(outDir, "log.txt")).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(6, log.Count(l => l["top1"] is not null));                      // validated every epoch

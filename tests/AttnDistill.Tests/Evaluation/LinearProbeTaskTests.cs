@@ -2,6 +2,7 @@ using AttnDistill.Data;
 using AttnDistill.Data.Transforms;
 using AttnDistill.Evaluation;
 using AttnDistill.Optim;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using TorchSharp;
 using Xunit;
@@ -26,7 +27,7 @@ public class LinearProbeTaskTests
             var loader = new DataLoader(new SyntheticImageDataset(64, 4), TransformPresets.Train(16),
                 new DataLoaderOptions { BatchSize = 16, Workers = 0, DropLast = true });
             var options = new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 16, BaseLr = 0.05, WeightDecay = 0, LogEverySteps = 100 };
-            var trainer = new Trainer(task, loader, options, new TrainerRun { OutDir = dir, TensorBoard = false }, LinearProbeTask.LarsFactory);
+            var trainer = new Trainer(task, loader, options, new TrainerRun { Context = new RunContext { OutDir = dir }, TensorBoard = false }, LinearProbeTask.LarsFactory);
             Assert.IsType<Lars>(trainer.Optimizer);
             Assert.Equal(new[] { 0.05 * 16 / 256, 0.5 * 16 / 256 },
                 trainer.Optimizer.ParamGroups.Select(g => Math.Round(g.LearningRate, 12)));

@@ -4,6 +4,7 @@ using AttnDistill.Data.Transforms;
 using AttnDistill.Evaluation;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Training;
+using AttnDistill.Runs;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -35,8 +36,8 @@ public class PixelFloorTests
         const int size = 16, k = 5;
         const double t = 0.07;
         string outDir = Directory.CreateTempSubdirectory("pixels-knn").FullName, cache = Path.Combine(outDir, "cache");
-        var cfg = new KnnJobConfig { Checkpoint = EvaluatedBackbone.Pixels, DataRoot = Folder.Value, OutDir = outDir, ImageSize = size, Ks = new[] { k }, BatchSize = 16, FeatureCacheDir = cache };
-        var result = KnnJob.Run(cfg)[0];
+        var cfg = new KnnJobConfig { Checkpoint = EvaluatedBackbone.Pixels, DataRoot = Folder.Value, ImageSize = size, Ks = new[] { k }, BatchSize = 16, FeatureCacheDir = cache };
+        var result = KnnJob.Run(cfg, RunContext.Cpu(outDir))[0];
 
         // DINO's vote written out: cosine similarities, top k, weights exp(s / T), class with the largest sum.
         var (trainX, trainY) = Pixels(DataSplit.Train, size);
@@ -50,7 +51,7 @@ public class PixelFloorTests
 
         // Cached under a key of its own, read back equal, and recorded as the pixel floor.
         Assert.Equal(2, Directory.GetFiles(cache, "features-*.pt").Length);
-        Assert.Equal(result.Top1, KnnJob.Run(cfg)[0].Top1);
+        Assert.Equal(result.Top1, KnnJob.Run(cfg, RunContext.Cpu(outDir))[0].Top1);
         var setup = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!["knn_setup"]!;
         Assert.Equal("pixels", setup["checkpoint"]!.GetValue<string>());
         Assert.Equal(Path.GetFullPath(Folder.Value), setup["data"]!.GetValue<string>());
@@ -61,9 +62,9 @@ public class PixelFloorTests
     {
         var result = LinearJob.Run(new LinearJobConfig
         {
-            Checkpoint = EvaluatedBackbone.Pixels, DataRoot = Folder.Value, OutDir = Directory.CreateTempSubdirectory("pixels-linear").FullName, ImageSize = 16, Augment = false,
+            Checkpoint = EvaluatedBackbone.Pixels, DataRoot = Folder.Value, ImageSize = 16, Augment = false,
             Trainer = new TrainerOptions { Epochs = 3, WarmupEpochs = 1, BatchSize = 16 }, BaseLrs = new[] { 1.0, 10.0 },
-        });
+        }, RunContext.Cpu(Directory.CreateTempSubdirectory("pixels-linear").FullName));
         Assert.Equal(2, result.Sweep.Count);
         var ex = Assert.Throws<ArgumentException>(() => EvaluatedBackbone.Load(EvaluatedBackbone.Pixels, 16, layer: 1));
         Assert.Contains("--eval-layer", ex.Message);

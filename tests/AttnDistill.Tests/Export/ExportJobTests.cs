@@ -15,6 +15,7 @@ public class ExportJobTests : IDisposable
     static readonly VitConfig Tiny = new() { ImageSize = 32, PatchSize = 8, EmbedDim = 48, Depth = 2, NumHeads = 3 };
     readonly string _dir = Directory.CreateTempSubdirectory("attndistill-export-").FullName;
     readonly SingleTorchThread _thread = new();
+    Runs.RunContext Context => Runs.RunContext.Cpu(_dir);
 
     public void Dispose()
     {
@@ -44,7 +45,7 @@ public class ExportJobTests : IDisposable
         var (model, ckpt) = Checkpoint();
         using var _m = model;
         string onnx = File_("out/student.onnx");
-        var result = ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = onnx, Format = ExportFormat.Onnx, Onnx = new() { IncludeAttention = true } });
+        var result = ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = onnx, Format = ExportFormat.Onnx, Onnx = new() { IncludeAttention = true } }, Context);
         Assert.Equal(new FileInfo(onnx).Length, result.Bytes);
         Assert.False(File.Exists(AtomicFile.TempPathFor(onnx)));
         Assert.Equal(new[] { "feature [batch, 48]", "attention [batch, 3, 17]" }, result.Outputs);
@@ -64,7 +65,7 @@ public class ExportJobTests : IDisposable
         var (model, ckpt) = Checkpoint();
         using var _m = model;
         string onnx = File_("s48.onnx");
-        var result = ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = onnx, Format = ExportFormat.Onnx, ImageSize = 48 });
+        var result = ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = onnx, Format = ExportFormat.Onnx, ImageSize = 48 }, Context);
         Assert.Equal(48, result.Config.ImageSize);
         using var runner = new OnnxRunner(onnx);
         using var scope = NewDisposeScope();
@@ -82,7 +83,7 @@ public class ExportJobTests : IDisposable
         var (model, ckpt) = Checkpoint();
         using var _m = model;
         string path = File_(name);
-        ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = path, Format = format });
+        ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = path, Format = format }, Context);
         var (loaded, cfg) = VitCheckpointLoader.Load(path, new VitInferenceOptions { NumHeads = Tiny.NumHeads });
         using var _l = loaded;
         Assert.Equal(Tiny.Depth, cfg.Depth);
@@ -100,7 +101,7 @@ public class ExportJobTests : IDisposable
         model.Dispose();
 
         var missing = Assert.Throws<FileNotFoundException>(() =>
-            ExportJob.Run(new ExportRequest { Checkpoint = File_("nope.pth"), Out = File_("a.onnx"), Format = ExportFormat.Onnx }));
+            ExportJob.Run(new ExportRequest { Checkpoint = File_("nope.pth"), Out = File_("a.onnx"), Format = ExportFormat.Onnx }, Context));
         Assert.Contains("--checkpoint", missing.Message);
         Assert.Contains("not found", missing.Message);
 
@@ -113,25 +114,25 @@ public class ExportJobTests : IDisposable
         string blocker = File_("plain.txt");
         File.WriteAllText(blocker, "x");
         var notWritable = Assert.Throws<IOException>(() =>
-            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = Path.Combine(blocker, "m.onnx"), Format = ExportFormat.Onnx }));
+            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = Path.Combine(blocker, "m.onnx"), Format = ExportFormat.Onnx }, Context));
         Assert.Contains("cannot write there", notWritable.Message);
         var folder = Assert.Throws<IOException>(() =>
-            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = _dir, Format = ExportFormat.Onnx }));
+            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = _dir, Format = ExportFormat.Onnx }, Context));
         Assert.Contains("is a folder", folder.Message);
 
         var headWithPth = Assert.Throws<ArgumentException>(() =>
-            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("b.pth"), Format = ExportFormat.Pth, HeadPath = ckpt }));
+            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("b.pth"), Format = ExportFormat.Pth, HeadPath = ckpt }, Context));
         Assert.Contains("--format onnx", headWithPth.Message);
 
         var headMissing = Assert.Throws<FileNotFoundException>(() =>
-            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("c.onnx"), Format = ExportFormat.Onnx, HeadPath = File_("head.pth") }));
+            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("c.onnx"), Format = ExportFormat.Onnx, HeadPath = File_("head.pth") }, Context));
         Assert.Contains("--head", headMissing.Message);
 
         using var wide = OnnxExportTests.ProbeHead(64, 5, seed: 13);
         string headPath = File_("wide_head.safetensors");
         SafetensorsFile.Write(headPath, wide.state_dict().Where(kv => !kv.Key.EndsWith("num_batches_tracked")));
         var mismatch = Assert.Throws<ArgumentException>(() =>
-            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("d.onnx"), Format = ExportFormat.Onnx, HeadPath = headPath }));
+            ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("d.onnx"), Format = ExportFormat.Onnx, HeadPath = headPath }, Context));
         Assert.Contains("64 features", mismatch.Message);
         Assert.False(File.Exists(File_("d.onnx")));
     }

@@ -5,6 +5,7 @@ using AttnDistill.Pretraining;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Training;
 using SkiaSharp;
+using AttnDistill.Runs;
 using Xunit;
 
 namespace AttnDistill.Tests.Pretraining;
@@ -21,8 +22,8 @@ public class MaePretrainJobTests
         {
             DataRoot = root, Mae = MaeConfig.For(encoder) with { DecoderEmbedDim = 32, DecoderDepth = 1, DecoderNumHeads = 2 },
             Trainer = new TrainerOptions { Epochs = 3, WarmupEpochs = 1, BatchSize = 16, Lr = 1e-3 },
-            OutDir = outDir, PictureEvery = 2, PictureImages = 3,
-        }, "test");
+            PictureEvery = 2, PictureImages = 3,
+        }, RunContext.Cpu(outDir) with { ConfigText = "test" });
         // Every 2nd epoch and after the last.
         Assert.Equal(new[] { "reconstruction-0002.png", "reconstruction-0003.png" },
             Directory.GetFiles(outDir, "reconstruction-*.png").Select(Path.GetFileName).Order().ToArray());

@@ -4,6 +4,7 @@ using AttnDistill.Data.Transforms;
 using AttnDistill.Models;
 using AttnDistill.Pretraining;
 using AttnDistill.Tests.TestSupport;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using SkiaSharp;
 using TorchSharp;
@@ -45,7 +46,7 @@ public class MaeTrainingTaskTests
         string dir = Directory.CreateTempSubdirectory("mae").FullName;
         var result = new Trainer(task, loader,
             new TrainerOptions { Epochs = 8, WarmupEpochs = 1, BatchSize = 16, Lr = 2e-3, LogEverySteps = 4, Seed = 1 },
-            new TrainerRun { OutDir = dir, TensorBoard = false, ModelConfig = task.Mae.Config.Encoder, Progress = progress }).Run();
+            new TrainerRun { Context = new RunContext { OutDir = dir, Progress = new TrainingProgressSink(progress) }, TensorBoard = false, ModelConfig = task.Mae.Config.Encoder }).Run();
 
         double first = progress.Reports.First(r => r.Epoch == 0 && r.Batch == r.BatchesPerEpoch).Loss["mae"];
         double last = result.LastEpochLoss["mae"];

@@ -270,7 +270,7 @@ public class BadConfigTests(BadConfigFixture f, ITestOutputHelper log) : IClassF
         var cfg = new DistillJobConfig
         {
             DataRoot = "/nonexistent/data", TeacherPath = "/nonexistent/teacher.pth", Student = new VitConfig { ImageSize = 28, PatchSize = 7, EmbedDim = 32, Depth = 2, NumHeads = 2 },
-            ProjectorLayers = 2, Trainer = new TrainerOptions(), OutDir = Path.GetTempPath(),
+            ProjectorLayers = 2, Trainer = new TrainerOptions(),
         };
         var ex = Assert.ThrowsAny<Exception>(() => DistillJob.Prepare(cfg, null));
         Assert.Contains("--data", ex.Message);

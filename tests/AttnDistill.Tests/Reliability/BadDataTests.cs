@@ -4,6 +4,7 @@ using AttnDistill.Data.Transforms;
 using AttnDistill.Distillation;
 using AttnDistill.Models;
 using AttnDistill.Training;
+using AttnDistill.Runs;
 using Xunit;
 using static TorchSharp.torch;
 using DataLoader = AttnDistill.Data.DataLoader;
@@ -98,12 +99,12 @@ public class BadDataTests
             DataRoot = root, TeacherPath = KillHarness.MakeTeacher(dir),
             Student = new VitConfig { ImageSize = 28, PatchSize = 7, EmbedDim = 32, Depth = 1, NumHeads = 2 }, ProjectorLayers = 1,
             Trainer = new TrainerOptions { Epochs = 2, WarmupEpochs = 0, BatchSize = 4, Lr = 1e-3, Seed = 0 },
-            OutDir = Path.Combine(dir, "run"), Workers = 1,
+            Workers = 1,
         };
-        var result = DistillJob.Run(cfg, "test", log: logs.Enqueue);
+        var result = DistillJob.Run(cfg, RunContext.Cpu(Path.Combine(dir, "run"), logs.Enqueue) with { ConfigText = "test" });
         Assert.Equal(2, result.Train.EpochsDone);
         Assert.Equal(3, logs.Count(l => l.Contains("unreadable image skipped")));
-        var metrics = MetricsFile.Read(Path.Combine(cfg.OutDir, "metrics.json"));
+        var metrics = MetricsFile.Read(Path.Combine(dir, "run", "metrics.json"));
         Assert.Equal(3, (int)metrics["distill"]!["unreadable_images"]!);
     }
 }

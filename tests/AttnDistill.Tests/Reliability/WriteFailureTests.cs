@@ -3,6 +3,7 @@ using AttnDistill.Data;
 using AttnDistill.Data.Transforms;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Tests.Training;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using Xunit;
 using DataLoader = AttnDistill.Data.DataLoader;
@@ -73,10 +74,10 @@ public class WriteFailureTests
         Skip.IfNot(File.Exists("/dev/full"), "needs /dev/full");
         string straight = Directory.CreateTempSubdirectory("diskfull-a").FullName, failing = Directory.CreateTempSubdirectory("diskfull-b").FullName;
         var a = new ClassifyTask(6);
-        new Trainer(a, Loader(), Opts, new TrainerRun { OutDir = straight, TensorBoard = false }).Run();
+        new Trainer(a, Loader(), Opts, new TrainerRun { Context = new RunContext { OutDir = straight }, TensorBoard = false }).Run();
 
         var ex = Assert.Throws<IOException>(() => WithFailingWrites(tmp => tmp.Contains("checkpoint-0002"),
-            () => new Trainer(new ClassifyTask(6), Loader(), Opts, new TrainerRun { OutDir = failing, TensorBoard = false }).Run()));
+            () => new Trainer(new ClassifyTask(6), Loader(), Opts, new TrainerRun { Context = new RunContext { OutDir = failing }, TensorBoard = false }).Run()));
         Assert.Contains(Path.Combine(failing, "checkpoint-0002.ckpt"), ex.Message);
         Assert.Contains("No space left on device", ex.Message);
         Assert.Equal(new[] { Path.Combine(failing, "checkpoint-0001.ckpt") }, CheckpointFiles.List(failing));
@@ -84,7 +85,7 @@ public class WriteFailureTests
 
         // Space freed: the run resumes after epoch 1 and ends where the uninterrupted one did.
         var b = new ClassifyTask(99);
-        new Trainer(b, Loader(), Opts, new TrainerRun { OutDir = failing, TensorBoard = false, Resume = true }).Run();
+        new Trainer(b, Loader(), Opts, new TrainerRun { Context = new RunContext { OutDir = failing }, TensorBoard = false, Resume = true }).Run();
         var wa = a.Model.state_dict();
         foreach (var (k, v) in b.Model.state_dict())
             Assert.True(v.equal(wa[k]).all().item<bool>(), $"{k} differs after the disk-full resume");

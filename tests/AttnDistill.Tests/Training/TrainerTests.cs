@@ -2,6 +2,7 @@ using AttnDistill.Data;
 using AttnDistill.Data.Transforms;
 using AttnDistill.Models;
 using AttnDistill.Tests.TestSupport;
+using AttnDistill.Runs;
 using AttnDistill.Training;
 using TorchSharp;
 using Xunit;
@@ -72,7 +73,7 @@ public class TrainerTests
         {
             var task = new EvalModeTask(new ClassifyTask(5));
             new Trainer(task, Loader(batch, count: 32), Opts(epochs: 1, batch, effective) with { WarmupEpochs = 0 },
-                new TrainerRun { OutDir = TempDir(), TensorBoard = false }).Run();
+                new TrainerRun { Context = new RunContext { OutDir = TempDir() }, TensorBoard = false }).Run();
             return Weights(task.Model);
         }
         var accumulated = Run(8, 32);
@@ -96,7 +97,7 @@ public class TrainerTests
     {
         string dir = TempDir();
         var task = new ClassifyTask(1);
-        var result = new Trainer(task, Loader(16, 128), Opts(epochs: 6, batch: 16) with { Lr = 3e-3 }, new TrainerRun { OutDir = dir }).Run();
+        var result = new Trainer(task, Loader(16, 128), Opts(epochs: 6, batch: 16) with { Lr = 3e-3 }, new TrainerRun { Context = new RunContext { OutDir = dir } }).Run();
         var epochs = File.ReadLines(Path.Combine(dir, "log.txt")).Where(l => l.Contains("train_loss")).ToArray();
         Assert.Equal(6, epochs.Length);
         double First(string line) => System.Text.Json.JsonDocument.Parse(line).RootElement.GetProperty("train_loss").GetDouble();
@@ -111,15 +112,15 @@ public class TrainerTests
     {
         string straight = TempDir(), resumed = TempDir();
         var a = new ClassifyTask(9);
-        new Trainer(a, Loader(8), Opts(epochs: 3), new TrainerRun { OutDir = straight, TensorBoard = false }).Run();
+        new Trainer(a, Loader(8), Opts(epochs: 3), new TrainerRun { Context = new RunContext { OutDir = straight }, TensorBoard = false }).Run();
 
         // Stop after one epoch, then continue in a fresh task/trainer from the checkpoint.
         var b1 = new ClassifyTask(9);
-        var partial = new Trainer(b1, Loader(8), Opts(epochs: 3), new TrainerRun { OutDir = resumed, TensorBoard = false, StopAfterEpochs = 1 }).Run();
+        var partial = new Trainer(b1, Loader(8), Opts(epochs: 3), new TrainerRun { Context = new RunContext { OutDir = resumed }, TensorBoard = false, StopAfterEpochs = 1 }).Run();
         Assert.True(partial.Interrupted);
         torch.manual_seed(12345); // whatever the RNG did in between must not matter
         var b2 = new ClassifyTask(77);  // different init: everything must come from the checkpoint
-        new Trainer(b2, Loader(8), Opts(epochs: 3), new TrainerRun { OutDir = resumed, TensorBoard = false, Resume = true }).Run();
+        new Trainer(b2, Loader(8), Opts(epochs: 3), new TrainerRun { Context = new RunContext { OutDir = resumed }, TensorBoard = false, Resume = true }).Run();
 
         var wa = Weights(a.Model);
         foreach (var (k, v) in Weights(b2.Model))
@@ -131,16 +132,16 @@ public class TrainerTests
     {
         string straight = TempDir(), resumed = TempDir();
         var a = new ClassifyTask(4);
-        new Trainer(a, Loader(8), Opts(epochs: 2), new TrainerRun { OutDir = straight, TensorBoard = false }).Run();
+        new Trainer(a, Loader(8), Opts(epochs: 2), new TrainerRun { Context = new RunContext { OutDir = straight }, TensorBoard = false }).Run();
 
         using var stop = new CancellationTokenSource();
         var b1 = new ClassifyTask(4);
         var progress = new SyncProgress(p => { if (p.Epoch == 0 && p.Batch == 3) stop.Cancel(); });
-        var r = new Trainer(b1, Loader(8), Opts(epochs: 2), new TrainerRun { OutDir = resumed, TensorBoard = false, Stop = stop.Token, Progress = progress }).Run();
+        var r = new Trainer(b1, Loader(8), Opts(epochs: 2), new TrainerRun { Context = new RunContext { OutDir = resumed, Stop = stop.Token, Progress = new TrainingProgressSink(progress) }, TensorBoard = false }).Run();
         Assert.True(r.Interrupted);
         Assert.EndsWith("checkpoint-0000-000003.ckpt", r.LastCheckpoint);
         var b2 = new ClassifyTask(5);
-        new Trainer(b2, Loader(8), Opts(epochs: 2), new TrainerRun { OutDir = resumed, TensorBoard = false, Resume = true }).Run();
+        new Trainer(b2, Loader(8), Opts(epochs: 2), new TrainerRun { Context = new RunContext { OutDir = resumed }, TensorBoard = false, Resume = true }).Run();
         var wa = Weights(a.Model);
         foreach (var (k, v) in Weights(b2.Model))
             Assert.True(v.equal(wa[k]).all().item<bool>(), $"{k} differs after mid-epoch resume");
@@ -158,14 +159,14 @@ public class TrainerTests
         var logs = new List<string>();
         // 8 batches per epoch; allow 20%: one poisoned batch is skipped, training goes on.
         var result = new Trainer(task, Loader(8), Opts(epochs: 1) with { MaxSkippedFraction = 0.2 },
-            new TrainerRun { OutDir = TempDir(), TensorBoard = false, Log = logs.Add }).Run();
+            new TrainerRun { Context = new RunContext { OutDir = TempDir(), Log = logs.Add }, TensorBoard = false }).Run();
         Assert.Equal(1, result.SkippedBatches);
         Assert.Contains(logs, l => l.Contains("non-finite loss") && l.Contains("ce=NaN"));
         foreach (var p in task.Model.parameters()) Assert.False(p.isnan().any().item<bool>());
 
         var ex = Assert.Throws<TrainingDivergedException>(() =>
             new Trainer(new ClassifyTask(2) { PoisonAt = 0 }, Loader(8), Opts(epochs: 1),
-                new TrainerRun { OutDir = TempDir(), TensorBoard = false }).Run());
+                new TrainerRun { Context = new RunContext { OutDir = TempDir() }, TensorBoard = false }).Run());
         Assert.Contains("non-finite", ex.Message);
     }
 
@@ -173,11 +174,11 @@ public class TrainerTests
     public void CorruptNewestCheckpointFallsBackToThePreviousOne()
     {
         string dir = TempDir();
-        new Trainer(new ClassifyTask(3), Loader(8), Opts(epochs: 2), new TrainerRun { OutDir = dir, TensorBoard = false }).Run();
+        new Trainer(new ClassifyTask(3), Loader(8), Opts(epochs: 2), new TrainerRun { Context = new RunContext { OutDir = dir }, TensorBoard = false }).Run();
         var newest = CheckpointFiles.List(dir)[0];
         File.WriteAllBytes(newest, File.ReadAllBytes(newest)[..100]);   // truncated
         var logs = new List<string>();
-        var r = new Trainer(new ClassifyTask(3), Loader(8), Opts(epochs: 2), new TrainerRun { OutDir = dir, TensorBoard = false, Resume = true, Log = logs.Add }).Run();
+        var r = new Trainer(new ClassifyTask(3), Loader(8), Opts(epochs: 2), new TrainerRun { Context = new RunContext { OutDir = dir, Log = logs.Add }, TensorBoard = false, Resume = true }).Run();
         Assert.Contains(logs, l => l.Contains("skipping unreadable checkpoint"));
         Assert.Contains(logs, l => l.Contains("resumed from") && l.Contains("checkpoint-0001.ckpt"));
         Assert.Equal(2, r.EpochsDone);

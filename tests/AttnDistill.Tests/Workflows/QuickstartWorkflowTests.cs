@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Workflows;
+using AttnDistill.Runs;
 using Xunit;
 
 namespace AttnDistill.Tests.Workflows;
@@ -11,7 +12,7 @@ public class QuickstartWorkflowTests
 {
     static QuickstartConfig Tiny(string data, string outDir) => new()
     {
-        DataRoot = data, OutDir = outDir, Epochs = 1, BatchSize = 16, TeacherDim = 24, TeacherDepth = 1, StudentDim = 12, StudentDepth = 1,
+        DataRoot = data, Epochs = 1, BatchSize = 16, TeacherDim = 24, TeacherDepth = 1, StudentDim = 12, StudentDepth = 1,
         LinearEpochs = 2, LinearBaseLrs = new[] { 1.0 }, KnnK = 5, Workers = 0, ModelsDir = Path.Combine(outDir, "no-models"),
     };
 
@@ -20,7 +21,7 @@ public class QuickstartWorkflowTests
     {
         string data = SyntheticImageFolder.Write(trainPerClass: 16, testPerClass: 4, size: 32);
         string outDir = Directory.CreateTempSubdirectory("quickstart").FullName;
-        var result = Quickstart.Run(Tiny(data, outDir));
+        var result = Quickstart.Run(Tiny(data, outDir), RunContext.Cpu(outDir));
         Assert.Null(result.Interrupted);
         Assert.Equal("MAE pre-trained here", result.TeacherSource);
         Assert.Equal(new[] { Quickstart.PixelFloorName, "MAE teacher (ViT 1x24, patch 4)", "student, features only (lambda 0)", "student, AttnDistill (lambda 0.1)" },
@@ -52,15 +53,15 @@ public class QuickstartWorkflowTests
     {
         string data = SyntheticImageFolder.Write(trainPerClass: 8, testPerClass: 2, size: 32);
         string first = Directory.CreateTempSubdirectory("quickstart-a").FullName;
-        var trained = Quickstart.Run(Tiny(data, first));
+        var trained = Quickstart.Run(Tiny(data, first), RunContext.Cpu(first));
         string teacher = trained.Rows[1].Checkpoint;
         string second = Directory.CreateTempSubdirectory("quickstart-b").FullName;
-        var result = Quickstart.Run(Tiny(data, second) with { Teacher = teacher });
+        var result = Quickstart.Run(Tiny(data, second) with { Teacher = teacher }, RunContext.Cpu(second));
         Assert.Equal("given (--teacher)", result.TeacherSource);
         Assert.DoesNotContain(result.Timings, t => t.Stage.StartsWith("teacher pre-training", StringComparison.Ordinal));
         Assert.False(Directory.Exists(Path.Combine(second, "teacher", "tensorboard")));
         string md = File.ReadAllText(result.ReportPath);
         Assert.Contains("| teacher |", md);
-        Assert.Throws<FileNotFoundException>(() => Quickstart.Run(Tiny(data, second) with { Teacher = Path.Combine(second, "missing.safetensors") }));
+        Assert.Throws<FileNotFoundException>(() => Quickstart.Run(Tiny(data, second) with { Teacher = Path.Combine(second, "missing.safetensors") }, RunContext.Cpu(second)));
     }
 }

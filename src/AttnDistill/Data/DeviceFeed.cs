@@ -1,0 +1,80 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AttnDistill.Data;
+
+/// <summary>
+/// Puts a loader's batches on the run's device, as PyTorch's DataLoader(pin_memory=True) plus
+/// <c>.to(device, non_blocking=True)</c> do: on a CUDA device each batch is copied into pinned
+/// (page-locked) host memory and sent without blocking, and the next batch is already on its way
+/// while the current one is trained on. On the CPU the loader's batches pass through untouched:
+/// no copy, no extra tensor.
+/// <para>
+/// The device batches belong to this feed as the host batches belong to the loader: valid until
+/// the enumeration moves on, then disposed.
+/// </para>
+/// </summary>
+public static class DeviceFeed
+{
+    public static IEnumerable<DataBatch> ToDevice(IEnumerable<DataBatch> batches, Device device) =>
+        device.type == DeviceType.CPU ? batches : Prefetched(batches, device);
+
+    private static IEnumerable<DataBatch> Prefetched(IEnumerable<DataBatch> batches, Device device)
+    {
+        InFlight? current = null;
+        try
+        {
+            foreach (var host in batches)
+            {
+                // Start this batch's copy before handing out the previous one, so that the copy
+                // overlaps the previous step's compute.
+                var next = InFlight.Start(host, device);
+                if (current is not null)
+                {
+                    yield return current.Batch;
+                    current.Dispose();
+                }
+                current = next;
+            }
+            if (current is not null) yield return current.Batch;
+        }
+        finally
+        {
+            current?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A batch being copied: the pinned host tensors must outlive the asynchronous copy, which the
+    /// stream finishes before any later kernel, so they are released with the device batch after
+    /// its step (whose loss read to the host waited for the stream).
+    /// </summary>
+    private sealed class InFlight : IDisposable
+    {
+        private readonly Tensor _pinnedImages, _pinnedLabels;
+        public DataBatch Batch { get; }
+
+        private InFlight(Tensor pinnedImages, Tensor pinnedLabels, DataBatch batch)
+        {
+            _pinnedImages = pinnedImages;
+            _pinnedLabels = pinnedLabels;
+            Batch = batch;
+        }
+
+        public static InFlight Start(DataBatch host, Device device)
+        {
+            var pinnedImages = host.Images.pin_memory().DetachFromDisposeScope();
+            var pinnedLabels = host.Labels.pin_memory().DetachFromDisposeScope();
+            var images = pinnedImages.to(device, non_blocking: true).DetachFromDisposeScope();
+            var labels = pinnedLabels.to(device, non_blocking: true).DetachFromDisposeScope();
+            return new InFlight(pinnedImages, pinnedLabels, new DataBatch(host.Epoch, host.BatchIndex, images, labels, host.Indices.ToArray()));
+        }
+
+        public void Dispose()
+        {
+            Batch.Dispose();
+            _pinnedImages.Dispose();
+            _pinnedLabels.Dispose();
+        }
+    }
+}
