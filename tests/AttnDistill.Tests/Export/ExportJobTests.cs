@@ -15,7 +15,7 @@ public class ExportJobTests : IDisposable
     static readonly VitConfig Tiny = new() { ImageSize = 32, PatchSize = 8, EmbedDim = 48, Depth = 2, NumHeads = 3 };
     readonly string _dir = Directory.CreateTempSubdirectory("attndistill-export-").FullName;
     readonly SingleTorchThread _thread = new();
-    Runs.RunContext Context => Runs.RunContext.Cpu(_dir);
+    AttnDistill.Runs.RunContext Context => AttnDistill.Runs.RunContext.Cpu(_dir);
 
     public void Dispose()
     {

@@ -44,7 +44,7 @@ public sealed class ResumeFixture
     {
         string dir = Path.Combine(Directory.CreateTempSubdirectory("resume-case").FullName, "run");
         Directory.CreateDirectory(dir);
-        foreach (string file in Directory.GetFiles(Run).Where(p => Path.GetFileName(p) != Runs.RunFolderLock.FileName)) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
+        foreach (string file in Directory.GetFiles(Run).Where(p => Path.GetFileName(p) != AttnDistill.Runs.RunFolderLock.FileName)) File.Copy(file, Path.Combine(dir, Path.GetFileName(file)));
         return dir;
     }
 }

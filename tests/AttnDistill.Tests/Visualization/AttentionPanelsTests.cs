@@ -21,7 +21,7 @@ public class AttentionPanelsTests
         string outDir = Directory.CreateTempSubdirectory("viz-out").FullName;
         var logged = new List<string>();
 
-        var results = AttentionPanels.Render(teacher, students, AttentionPanels.FromFiles(new[] { images }), Runs.RunContext.Cpu(outDir, logged.Add),
+        var results = AttentionPanels.Render(teacher, students, AttentionPanels.FromFiles(new[] { images }), AttnDistill.Runs.RunContext.Cpu(outDir, logged.Add),
             new AttentionPanelOptions { Format = AttentionOutputFormat.Both, TileSize = 48, BatchSize = 1 });
 
         Assert.Equal(2, results.Count);                                                 // the broken file is skipped and reported
