@@ -17,9 +17,21 @@ namespace AttnDistill.Data;
 public static class DeviceFeed
 {
     public static IEnumerable<DataBatch> ToDevice(IEnumerable<DataBatch> batches, Device device) =>
-        device.type == DeviceType.CPU ? batches : Prefetched(batches, device);
+        device.type == DeviceType.CPU ? batches : Prefetched(batches, host => PinnedCopy(host, device));
 
-    private static IEnumerable<DataBatch> Prefetched(IEnumerable<DataBatch> batches, Device device)
+    /// <summary>Pinned staging copy of a host tensor, then its asynchronous copy to the device.</summary>
+    private static (Tensor Staged, Tensor OnDevice) PinnedCopy(Tensor host, Device device)
+    {
+        var pinned = host.pin_memory().DetachFromDisposeScope();
+        return (pinned, pinned.to(device, non_blocking: true).DetachFromDisposeScope());
+    }
+
+    /// <summary>
+    /// The prefetching order with any copy (internal so tests drive it on the CPU): batch i + 1's
+    /// copy is started before batch i is handed out, and batch i's tensors are released only after
+    /// the consumer has finished with it.
+    /// </summary>
+    internal static IEnumerable<DataBatch> Prefetched(IEnumerable<DataBatch> batches, Func<Tensor, (Tensor Staged, Tensor OnDevice)> copy)
     {
         InFlight? current = null;
         try
@@ -28,7 +40,7 @@ public static class DeviceFeed
             {
                 // Start this batch's copy before handing out the previous one, so that the copy
                 // overlaps the previous step's compute.
-                var next = InFlight.Start(host, device);
+                var next = InFlight.Start(host, copy);
                 if (current is not null)
                 {
                     yield return current.Batch;
@@ -61,12 +73,10 @@ public static class DeviceFeed
             Batch = batch;
         }
 
-        public static InFlight Start(DataBatch host, Device device)
+        public static InFlight Start(DataBatch host, Func<Tensor, (Tensor Staged, Tensor OnDevice)> copy)
         {
-            var pinnedImages = host.Images.pin_memory().DetachFromDisposeScope();
-            var pinnedLabels = host.Labels.pin_memory().DetachFromDisposeScope();
-            var images = pinnedImages.to(device, non_blocking: true).DetachFromDisposeScope();
-            var labels = pinnedLabels.to(device, non_blocking: true).DetachFromDisposeScope();
+            var (pinnedImages, images) = copy(host.Images);
+            var (pinnedLabels, labels) = copy(host.Labels);
             return new InFlight(pinnedImages, pinnedLabels, new DataBatch(host.Epoch, host.BatchIndex, images, labels, host.Indices.ToArray()));
         }
 

@@ -144,3 +144,36 @@ public class DeviceAuditTests
         Assert.Same(epoch, DeviceFeed.ToDevice(epoch, CPU));
     }
 }
+
+/// <summary>The accelerator feed's prefetching order, driven on the CPU with a clone standing in for the pinned, non-blocking copy.</summary>
+public class DeviceFeedTests
+{
+    [Fact]
+    public void TheNextBatchIsCopiedBeforeTheCurrentOneIsHandedOutAndEveryCopyIsReleased()
+    {
+        var loader = new DataLoader(new SyntheticImageDataset(12, 16, classes: 4), TransformPresets.Eval(16), new DataLoaderOptions { BatchSize = 4, Shuffle = false, Workers = 0 });
+        var events = new List<string>();
+        var made = new List<Tensor>();
+        int copies = 0;
+        (Tensor, Tensor) Copy(Tensor host)
+        {
+            events.Add($"copy {copies++ / 2}");
+            var staged = host.clone().DetachFromDisposeScope();
+            var onDevice = staged.clone().DetachFromDisposeScope();
+            made.Add(staged);
+            made.Add(onDevice);
+            return (staged, onDevice);
+        }
+        var expected = loader.Epoch(0).Select(b => b.Images.sum().item<float>()).ToList();
+        var seen = new List<float>();
+        foreach (var batch in DeviceFeed.Prefetched(loader.Epoch(0), Copy))
+        {
+            events.Add($"step {batch.BatchIndex}");
+            seen.Add(batch.Images.sum().item<float>());
+        }
+        Assert.Equal(expected, seen);
+        // Batch i + 1 (images, then labels) is on its way while batch i is trained on.
+        Assert.Equal(new[] { "copy 0", "copy 0", "copy 1", "copy 1", "step 0", "copy 2", "copy 2", "step 1", "step 2" }, events);
+        Assert.All(made, t => Assert.True(t.IsInvalid, "every staged and device copy is disposed by the end of the epoch"));
+    }
+}
