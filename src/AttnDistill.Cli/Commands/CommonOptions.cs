@@ -13,7 +13,7 @@ public sealed class TrainerOptionSet
     public readonly Option<int> EffectiveBatch = new("--effective-batch") { Description = "Images per optimizer step over all processes, reached by gradient accumulation (paper: 4096). 0 = no accumulation.", DefaultValueFactory = _ => 0 };
     public readonly Option<double> BaseLr;
     public readonly Option<double?> Lr = new("--lr") { Description = "Absolute peak learning rate (overrides --blr)." };
-    public readonly Option<double> MinLr = new("--min-lr") { Description = "Learning rate at the end of the cosine.", DefaultValueFactory = _ => 0 };
+    public readonly Option<double> MinLr;
     public readonly Option<double> WeightDecay;
     public readonly Option<double> ClipGrad = new("--clip-grad") { Description = "Max global gradient norm; 0 = off.", DefaultValueFactory = _ => 0 };
     public readonly Option<int> CheckpointEvery = Positive("--checkpoint-every", "Write checkpoint-*.ckpt every N epochs (and at the end).", 1);
@@ -38,6 +38,7 @@ public sealed class TrainerOptionSet
         _lrOptions = lrOptions;
         var d = _defaults;
         Epochs = Positive("--epochs", $"Training epochs (default {d.Epochs}).", d.Epochs);
+        MinLr = new("--min-lr") { Description = "Learning rate at the end of the cosine.", DefaultValueFactory = _ => d.MinLr };
         WarmupEpochs = new("--warmup-epochs") { Description = "Linear lr warm-up epochs.", DefaultValueFactory = _ => d.WarmupEpochs };
         BatchSize = Positive("--batch-size", "Images per process per micro-batch.", d.BatchSize);
         BaseLr = PositiveDouble("--blr", $"Base learning rate: lr = blr x effective batch / 256 (default {d.BaseLr:G3}).", d.BaseLr);

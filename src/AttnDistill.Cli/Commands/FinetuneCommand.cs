@@ -9,7 +9,7 @@ public static class FinetuneCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("finetune", "Fine-tune a backbone end to end with a linear head (AdamW, layer-wise lr decay, drop path, label smoothing); top-1/top-5 on the val split; writes metrics.json and finetuned.pth.");
+        var cmd = new Command("finetune", "Fine-tune a backbone end to end with a linear head as MAE's main_finetune does (AdamW, layer-wise lr decay, drop path, Mixup/CutMix with soft targets, label smoothing, random erasing, global pooling); top-1/top-5 on the val split; writes metrics.json and finetuned.pth.");
         var eval = new EvaluationOptionSet(evalLayer: false);
         eval.AddTo(cmd);
         var layerDecay = new Option<double>("--layer-decay") { Description = "Layer-wise lr decay (1 = off; MAE: 0.75 ViT-B, 0.65 ViT-L).", DefaultValueFactory = _ => 0.75 };
@@ -17,9 +17,22 @@ public static class FinetuneCommand
         var smoothing = new Option<double>("--smoothing") { Description = "Label smoothing (MAE: 0.1).", DefaultValueFactory = _ => 0.1 };
         var evalEvery = TrainerOptionSet.Positive("--eval-every", "Validate every N epochs (and after the last).", 1);
         var evalBatch = TrainerOptionSet.Positive("--eval-batch-size", "Images per forward pass when validating.", 256);
-        foreach (var o in new Option[] { layerDecay, dropPath, smoothing, evalEvery, evalBatch }) cmd.Options.Add(o);
-        // MAE's fine-tuning recipe: blr 1e-3 (ViT-S/B scale), 5 warm-up epochs, AdamW betas (0.9, 0.999), wd 0.05.
-        var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, WarmupEpochs = 5, BatchSize = 64, BaseLr = 1e-3, WeightDecay = 0.05, Beta2 = 0.999 });
+        var mixup = new Option<double>("--mixup") { Description = "Mixup alpha; 0 = off (MAE's fine-tuning recipes: 0.8).", DefaultValueFactory = _ => 0.8 };
+        var cutmix = new Option<double>("--cutmix") { Description = "CutMix alpha; 0 = off (MAE's recipes: 1.0).", DefaultValueFactory = _ => 1.0 };
+        var cutmixMinMax = new Option<double[]>("--cutmix-minmax") { Description = "CutMix box side min and max as fractions of the image (overrides the alpha; timm).", AllowMultipleArgumentsPerToken = true };
+        var mixupProb = new Option<double>("--mixup-prob") { Description = "Probability of mixing a batch (or element) at all.", DefaultValueFactory = _ => 1.0 };
+        var mixupSwitch = new Option<double>("--mixup-switch-prob") { Description = "Probability of CutMix instead of Mixup when both are on.", DefaultValueFactory = _ => 0.5 };
+        var mixupMode = new Option<string>("--mixup-mode") { Description = "Draw mixing parameters per batch, pair or elem.", DefaultValueFactory = _ => "batch" };
+        mixupMode.AcceptOnlyFromAmong("batch", "pair", "elem");
+        var reprob = new Option<double>("--reprob") { Description = "Random erasing probability per image, after normalization (MAE: 0.25; 0 = off).", DefaultValueFactory = _ => 0.25 };
+        var remode = new Option<string>("--remode") { Description = "Random erasing fill: pixel (per-pixel normal noise, MAE), rand (per-channel) or const (zeros).", DefaultValueFactory = _ => "pixel" };
+        remode.AcceptOnlyFromAmong("pixel", "rand", "const");
+        var recount = TrainerOptionSet.Positive("--recount", "Random erasing: up to this many boxes per image.", 1);
+        var globalPool = new Option<bool>("--global-pool") { Description = "Head on the mean of the patch tokens through fc_norm (MAE's default); --cls-token for the normalized CLS token (DINO, DeiT).", DefaultValueFactory = _ => true };
+        var clsToken = new Option<bool>("--cls-token") { Description = "Head on the normalized CLS token instead of global pooling." };
+        foreach (var o in new Option[] { layerDecay, dropPath, smoothing, mixup, cutmix, cutmixMinMax, mixupProb, mixupSwitch, mixupMode, reprob, remode, recount, globalPool, clsToken, evalEvery, evalBatch }) cmd.Options.Add(o);
+        // MAE's fine-tuning recipe: blr 1e-3 (ViT-S/B scale), 5 warm-up epochs, AdamW betas (0.9, 0.999), wd 0.05, min lr 1e-6.
+        var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, WarmupEpochs = 5, BatchSize = 64, BaseLr = 1e-3, WeightDecay = 0.05, Beta2 = 0.999, MinLr = 1e-6 });
         trainer.AddTo(cmd);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
@@ -31,6 +44,10 @@ public static class FinetuneCommand
                 DropPath = parsed.GetValue(dropPath), LabelSmoothing = parsed.GetValue(smoothing), EvalEvery = parsed.GetValue(evalEvery),
                 EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed),
                 Resume = parsed.GetValue(trainer.Resume),
+                Mixup = MixupFrom(parsed.GetValue(mixup), parsed.GetValue(cutmix), parsed.GetValue(cutmixMinMax), parsed.GetValue(mixupProb), parsed.GetValue(mixupSwitch), parsed.GetValue(mixupMode)!),
+                EraseProbability = parsed.GetValue(reprob), EraseCount = parsed.GetValue(recount),
+                EraseMode = Enum.Parse<AttnDistill.Data.Mixing.ErasingMode>(parsed.GetValue(remode)!, ignoreCase: true),
+                GlobalPool = parsed.GetValue(globalPool) && !parsed.GetValue(clsToken),
             };
             var context = Run.Context(parsed, output, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
             var result = ConsoleReporting.WithProgress("finetune", context, c => FinetuneJob.Run(job, c));
@@ -47,5 +64,16 @@ public static class FinetuneCommand
             return result.Train.Interrupted ? Run.InterruptedExitCode : 0;
         }));
         return cmd;
+    }
+
+    static AttnDistill.Data.Mixing.MixupOptions? MixupFrom(double mixup, double cutmix, double[]? minMax, double prob, double switchProb, string mode)
+    {
+        if (minMax is { Length: > 0 } && minMax.Length != 2) throw new ArgumentException($"--cutmix-minmax takes two numbers (min max), got {minMax.Length}.");
+        var options = new AttnDistill.Data.Mixing.MixupOptions
+        {
+            MixupAlpha = mixup, CutmixAlpha = cutmix, CutmixMinMax = minMax is { Length: 2 } ? (minMax[0], minMax[1]) : null,
+            Prob = prob, SwitchProb = switchProb, Mode = Enum.Parse<AttnDistill.Data.Mixing.MixupMode>(mode, ignoreCase: true),
+        }.Validate();
+        return options.Active ? options : null;
     }
 }

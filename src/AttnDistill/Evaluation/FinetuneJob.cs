@@ -1,5 +1,6 @@
 using TorchSharp;
 using AttnDistill.Checkpoints;
+using AttnDistill.Data.Mixing;
 using AttnDistill.Runs;
 using AttnDistill.Models;
 using AttnDistill.Training;
@@ -18,6 +19,16 @@ public sealed record FinetuneJobConfig
     /// <summary>Stochastic depth rate of the last block (MAE: 0.1).</summary>
     public double DropPath { get; init; } = 0.1;
     public double LabelSmoothing { get; init; } = 0.1;
+    /// <summary>Mixup/CutMix (MAE recipes: --mixup 0.8 --cutmix 1.0); null: off. Its LabelSmoothing is replaced by <see cref="LabelSmoothing"/>.</summary>
+    public MixupOptions? Mixup { get; init; } = new();
+    /// <summary>--reprob: random-erasing probability (MAE: 0.25; 0 = off).</summary>
+    public double EraseProbability { get; init; } = 0.25;
+    /// <summary>--remode.</summary>
+    public ErasingMode EraseMode { get; init; } = ErasingMode.Pixel;
+    /// <summary>--recount.</summary>
+    public int EraseCount { get; init; } = 1;
+    /// <summary>--global-pool (MAE's default) or the CLS token (--cls-token).</summary>
+    public bool GlobalPool { get; init; } = true;
     public int Workers { get; init; } = 2;
     public int EvalBatchSize { get; init; } = 256;
     /// <summary>Validate every this many epochs (and after the last).</summary>
@@ -48,9 +59,14 @@ public static class FinetuneJob
         if (cfg.EvalEvery <= 0) throw new ArgumentException($"--eval-every must be positive, got {cfg.EvalEvery}.");
         var (trainSet, valSet) = EvaluationData.Open(cfg.DataRoot, cfg.Labels);
         TorchSharp.torch.manual_seed(cfg.Trainer.Seed);
-        using var model = Build(cfg, trainSet.ClassNames.Count, log);
+        int classes = trainSet.ClassNames.Count;
+        using var model = Build(cfg, classes, log);
         model.to(ctx.Device);
-        var task = new FinetuneTask(model, cfg.LayerDecay, cfg.LabelSmoothing);
+        var mixup = cfg.Mixup is { Active: true } m ? new Mixup(m with { LabelSmoothing = cfg.LabelSmoothing }, classes) : null;
+        if (mixup is not null && cfg.Trainer.BatchSize % 2 != 0)
+            throw new ArgumentException($"Mixup/CutMix mixes each image with its mirror in the batch: --batch-size must be even, got {cfg.Trainer.BatchSize}; or turn them off with --mixup 0 --cutmix 0.");
+        var erasing = cfg.EraseProbability > 0 ? new RandomErasing(cfg.EraseProbability, cfg.EraseMode, cfg.EraseCount) : null;
+        var task = new FinetuneTask(model, cfg.LayerDecay, cfg.LabelSmoothing, erasing, mixup);
         var loader = TrainingData.Loader(trainSet, cfg.ImageSize, cfg.Trainer, cfg.Workers, dist, log, scaleMin: 0.08);
         var valLoader = EvaluationData.EvalLoader(valSet, cfg.ImageSize, cfg.EvalBatchSize, cfg.Workers, log);
         ClassificationResult? last = null, best = null;
@@ -68,6 +84,7 @@ public static class FinetuneJob
             },
         });
         var train = trainer.Run();
+        if (train.Interrupted) throw new OperationCanceledException($"fine-tuning stopped after {train.EpochsDone} epoch(s), checkpoint written; run again with --resume to finish.");
         // A resumed run that had nothing left to train still reports the model's accuracy.
         last ??= ClassifierEvaluation.Evaluate(model, valLoader, cancel: stop);
         if (best is null) (best, bestEpoch) = (last, train.EpochsDone - 1);
@@ -80,6 +97,9 @@ public static class FinetuneJob
                 ["top1"] = last.Top1, ["top5"] = last.Top5, ["best_top1"] = best.Top1, ["best_epoch"] = bestEpoch,
                 ["epochs"] = train.EpochsDone, ["checkpoint"] = cfg.Checkpoint, ["labels"] = cfg.Labels.Describe(),
                 ["train_images"] = trainSet.Count, ["val_images"] = valSet.Count, ["layer_decay"] = cfg.LayerDecay, ["drop_path"] = cfg.DropPath,
+                ["head"] = cfg.GlobalPool ? "global_pool (mean of patch tokens + fc_norm)" : "cls_token (normalized CLS)",
+                ["mixup"] = mixup is null ? "off" : $"mixup {cfg.Mixup!.MixupAlpha}, cutmix {cfg.Mixup.CutmixAlpha}, prob {cfg.Mixup.Prob}, switch {cfg.Mixup.SwitchProb}, mode {cfg.Mixup.Mode.ToString().ToLowerInvariant()}",
+                ["random_erasing"] = erasing is null ? "off" : $"p {cfg.EraseProbability}, {cfg.EraseMode.ToString().ToLowerInvariant()}, count {cfg.EraseCount}",
             });
         }
         ctx.RecordRun("finetune");
@@ -93,6 +113,6 @@ public static class FinetuneJob
         using var _ = loaded;
         var vit = new VisionTransformer(loadedConfig with { DropPathRate = cfg.DropPath });
         StateDictLoader.Load(vit, loaded.state_dict());
-        return new FinetuneModel(vit, classes);
+        return new FinetuneModel(vit, classes, cfg.GlobalPool);
     }
 }

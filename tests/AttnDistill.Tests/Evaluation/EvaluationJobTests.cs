@@ -99,6 +99,64 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public void FinetuningHeadsAndMixingAreRecordedAndExportedWithTimmNames()
+    {
+        FinetuneJobConfig Cfg(bool globalPool) => new()
+        {
+            Checkpoint = Backbone(), DataRoot = Folder.Value, ImageSize = 16, GlobalPool = globalPool,
+            Mixup = new AttnDistill.Data.Mixing.MixupOptions { MixupAlpha = 0.8, CutmixAlpha = 1.0, Mode = AttnDistill.Data.Mixing.MixupMode.Elem }, EraseProbability = 0.5,
+            Trainer = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = 16, Lr = 1e-3, Beta2 = 0.999 },
+        };
+        string pooled = OutDir(), cls = OutDir();
+        FinetuneJob.Run(Cfg(true), RunContext.Cpu(pooled));
+        FinetuneJob.Run(Cfg(false), RunContext.Cpu(cls));
+        var pooledKeys = CheckpointReader.ReadPickle(Path.Combine(pooled, "finetuned.pth")).Keys.Cast<string>().ToList();
+        var clsKeys = CheckpointReader.ReadPickle(Path.Combine(cls, "finetuned.pth")).Keys.Cast<string>().ToList();
+        // MAE's global-pool model: fc_norm and no final norm; DINO/DeiT's CLS model: the final norm and no fc_norm.
+        Assert.Contains("fc_norm.weight", pooledKeys);
+        Assert.DoesNotContain("norm.weight", pooledKeys);
+        Assert.Contains("norm.weight", clsKeys);
+        Assert.DoesNotContain("fc_norm.weight", clsKeys);
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(pooled, "metrics.json")))!["finetune"]!;
+        Assert.StartsWith("global_pool", metrics["head"]!.GetValue<string>());
+        Assert.Contains("mode elem", metrics["mixup"]!.GetValue<string>());
+        Assert.Contains("pixel", metrics["random_erasing"]!.GetValue<string>());
+    }
+
+    /// <summary>Cancels the run when the first epoch's last batch is reported: the trainer checkpoints at the epoch's end and returns.</summary>
+    sealed class StopAfterFirstEpoch(CancellationTokenSource stop) : IRunProgress
+    {
+        public void Training(TrainProgress p) { if (p.Epoch == 0 && p.Batch == p.BatchesPerEpoch) stop.Cancel(); }
+        public void Stage(string stage, int done, int total) { }
+    }
+
+    [Fact]
+    public void FinetuningWithMixingResumesBitExactlyAndRefusesAnOddBatch()
+    {
+        var cfg = new FinetuneJobConfig
+        {
+            Checkpoint = Backbone(), DataRoot = Folder.Value, ImageSize = 16, DropPath = 0.1, EvalEvery = 10, EraseProbability = 0.5,
+            Mixup = new AttnDistill.Data.Mixing.MixupOptions { Mode = AttnDistill.Data.Mixing.MixupMode.Pair },
+            Trainer = new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 16, Lr = 1e-3, Beta2 = 0.999, Seed = 4 },
+        };
+        string straight = OutDir(), resumed = OutDir();
+        FinetuneJob.Run(cfg, RunContext.Cpu(straight));
+        using (var stop = new CancellationTokenSource())
+        {
+            var stopped = Assert.Throws<OperationCanceledException>(() => FinetuneJob.Run(cfg, RunContext.Cpu(resumed) with { Stop = stop.Token, Progress = new StopAfterFirstEpoch(stop) }));
+            Assert.Contains("--resume", stopped.Message);
+        }
+        FinetuneJob.Run(cfg with { Resume = true }, RunContext.Cpu(resumed));
+        // Mixing and erasing draw from torch's generator, which checkpoints carry: 1 + 1 epochs equal 2.
+        var a = CheckpointReader.ReadPickle(Path.Combine(straight, "finetuned.pth"));
+        var b = CheckpointReader.ReadPickle(Path.Combine(resumed, "finetuned.pth"));
+        foreach (string key in a.Keys.Cast<string>())
+            Assert.True(((Tensor)a[key]!).eq((Tensor)b[key]!).all().item<bool>(), $"{key} differs after resume");
+        var ex = Assert.Throws<ArgumentException>(() => FinetuneJob.Run(cfg with { Trainer = cfg.Trainer with { BatchSize = 5 } }, RunContext.Cpu(OutDir())));
+        Assert.Contains("--batch-size", ex.Message);
+    }
+
+    [Fact]
     public void ProjectorLayersAreEvaluatedFromADistillCheckpoint()
     {
         torch.manual_seed(5);
