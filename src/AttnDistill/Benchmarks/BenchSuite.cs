@@ -140,7 +140,7 @@ public static class BenchSuite
         long studentParams = built.Student.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
         bool bf16 = variant == DistillVariant.Bf16;
         var analytic = MemoryFootprint.DistillStep(built.TeacherConfig, built.StudentConfig, teacherParams, studentParams, shape.BatchSize,
-            teacherBytesPerValue: bf16 || variant == DistillVariant.Bf16Teacher ? 2 : 4, bf16Student: bf16,
+            teacherBytesPerValue: variant == DistillVariant.Bf16Teacher ? 2 : 4, autocast: bf16,
             explicitAttention: variant == DistillVariant.Fp32ExplicitAttention);
         return new MemoryResult(shape.Id, DistillStepCases.Name(variant), baseline, peak, afterBuild, afterFirst, analytic, load);
     }

@@ -15,7 +15,7 @@ public enum DistillVariant
     Fp32ExplicitAttention,
     /// <summary>Lever: the frozen teacher cast to bf16; the student in fp32.</summary>
     Bf16Teacher,
-    /// <summary>Teacher in bf16, student forward/backward in bf16 with fp32 master weights (<see cref="BFloat16Task"/>).</summary>
+    /// <summary>The product's <c>--precision bf16</c>: teacher and student forward and the loss under <see cref="Autocast"/>, fp32 weights and gradients.</summary>
     Bf16,
 }
 
@@ -50,7 +50,6 @@ public static class DistillStepCases
         public required VitConfig StudentConfig { get; init; }
         public required VisionTransformer Teacher { get; init; }
         public required DistillStudent Student { get; init; }
-        public DistillStudent? Bf16Copy { get; init; }
         public required TrainingStepHarness Harness { get; init; }
 
         public void Dispose()
@@ -58,7 +57,6 @@ public static class DistillStepCases
             Harness.Dispose();
             Teacher.Dispose();
             Student.Dispose();
-            Bf16Copy?.Dispose();
         }
     }
 
@@ -70,8 +68,8 @@ public static class DistillStepCases
         var teacher = new VisionTransformer(teacherConfig);
         var student = new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers);
         var loss = new DistillLossOptions();   // the paper's best: lambda 0.1, T 10, product aggregation, last block
-        DistillStudent? copy = null;
         ITrainingTask task;
+        var precision = ComputePrecision.Float32;
         switch (variant)
         {
             case DistillVariant.Fp32:
@@ -87,14 +85,13 @@ public static class DistillStepCases
                 task = new DistillationTask(teacher, student, loss);
                 break;
             case DistillVariant.Bf16:
-                teacher.to(ScalarType.BFloat16);
-                copy = BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers));
-                task = new BFloat16Task(new DistillationTask(teacher, copy, loss), student);
+                task = new DistillationTask(teacher, student, loss);
+                precision = ComputePrecision.BFloat16;
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(variant));
         }
-        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed);
-        return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Bf16Copy = copy, Harness = harness };
+        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed, precision);
+        return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Harness = harness };
     }
 }

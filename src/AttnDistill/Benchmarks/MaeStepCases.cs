@@ -7,7 +7,7 @@ namespace AttnDistill.Benchmarks;
 /// <summary>
 /// One MAE pre-training step (workload 3): the real <see cref="MaskedAutoencoder"/> and
 /// <see cref="MaeTrainingTask"/> (mask 0.75, norm-pix loss, MaeConfig.For's decoder) driven by the
-/// product's <see cref="Trainer"/>.
+/// product's <see cref="Trainer"/>; bf16 is the trainer's autocast (<c>--precision bf16</c>).
 /// </summary>
 public static class MaeStepCases
 {
@@ -16,16 +16,10 @@ public static class MaeStepCases
         manual_seed(seed);
         var config = MaeConfig.For(shapes.MaeEncoder);
         var mae = new MaskedAutoencoder(config);
-        MaskedAutoencoder? copy = null;
-        ITrainingTask task = new MaeTrainingTask(mae);
-        if (bf16)
-        {
-            copy = BFloat16Task.CopyInBFloat16(mae, () => new MaskedAutoencoder(config));
-            task = new BFloat16Task(new MaeTrainingTask(copy), mae);
-        }
-        var harness = new TrainingStepHarness(task, shapes.MaeBatch, config.Encoder.ImageSize, seed);
+        var harness = new TrainingStepHarness(new MaeTrainingTask(mae), shapes.MaeBatch, config.Encoder.ImageSize, seed,
+            bf16 ? ComputePrecision.BFloat16 : ComputePrecision.Float32);
         double flops = shapes.MaeBatch * FlopCount.MaeStepPerImage(config);
         return new BenchCase("mae-224", bf16 ? "bf16" : "fp32", flops, shapes.MaeBatch, () => harness.Step(),
-            () => { harness.Dispose(); mae.Dispose(); copy?.Dispose(); });
+            () => { harness.Dispose(); mae.Dispose(); });
     }
 }

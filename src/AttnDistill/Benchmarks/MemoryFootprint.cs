@@ -26,21 +26,31 @@ public static class MemoryFootprint
     /// </summary>
     public static long SavedFloatsPerTokenAndBlock(VitConfig c) => 9L * c.EmbedDim + 2L * c.MlpHiddenDim;
 
-    /// <param name="bf16Student">The student computes in bf16 (<c>BFloat16Task</c>): activations are 2 bytes, plus a bf16 copy of its weights and gradients.</param>
-    /// <param name="explicitAttention">The attention matrix is materialized: softmax keeps (heads x N) more values per token and block.</param>
+    /// <summary>
+    /// The same values under autocast, in bytes: the two LayerNorm inputs are the fp32 residual
+    /// stream (2 D x 4 bytes); what the products save is their bf16 inputs and outputs (7 D + 2 H,
+    /// x 2 bytes): the LayerNorm outputs are kept only as the bf16 casts the Linears saved.
+    /// </summary>
+    public static long SavedBytesPerTokenAndBlockAutocast(VitConfig c) => 4L * 2 * c.EmbedDim + 2L * (7L * c.EmbedDim + 2L * c.MlpHiddenDim);
+
+    /// <param name="autocast">The step runs under bf16 autocast (<c>--precision bf16</c>): parameters, gradients and
+    /// AdamW stay fp32; the bf16 casts of the student's weights live from its forward to its backward (counted
+    /// with the parameters), and the activations are as <see cref="SavedBytesPerTokenAndBlockAutocast"/>.</param>
+    /// <param name="explicitAttention">The attention matrix is materialized: softmax keeps (heads x N) more values per token and block
+    /// (fp32 values, also under autocast: the softmax output is fp32).</param>
     public static MemoryEstimate DistillStep(VitConfig teacher, VitConfig student, long teacherParams, long studentParams, int batch,
-        int teacherBytesPerValue = 4, bool bf16Student = false, bool explicitAttention = false)
+        int teacherBytesPerValue = 4, bool autocast = false, bool explicitAttention = false)
     {
         long tokens = 1 + student.NumPatches;
-        long perToken = SavedFloatsPerTokenAndBlock(student) + (explicitAttention ? (long)student.NumHeads * tokens : 0);
+        long attentionBytes = explicitAttention ? 4L * student.NumHeads * tokens : 0;
+        long perToken = (autocast ? SavedBytesPerTokenAndBlockAutocast(student) : 4 * SavedFloatsPerTokenAndBlock(student)) + attentionBytes;
         long saved = perToken * tokens * student.Depth * batch;
         long images = (long)batch * student.InChans * student.ImageSize * student.ImageSize;
-        int activationBytes = bf16Student ? 2 : 4;
         return new MemoryEstimate(
-            Parameters: teacherParams * teacherBytesPerValue + studentParams * (bf16Student ? 4 + 2 : 4),
-            Gradients: studentParams * (bf16Student ? 4 + 2 : 4),
+            Parameters: teacherParams * teacherBytesPerValue + studentParams * (autocast ? 4 + 2 : 4),
+            Gradients: studentParams * 4,
             OptimizerState: 2 * studentParams * 4,
-            Activations: saved * activationBytes,
+            Activations: saved,
             Inputs: images * 4);
     }
 }

@@ -15,12 +15,13 @@ public sealed class TrainingStepHarness : IDisposable
     private readonly Trainer _trainer;
     private readonly DataBatch _batch;
 
-    public TrainingStepHarness(ITrainingTask task, int batchSize, int imageSize, long seed = 0)
+    public TrainingStepHarness(ITrainingTask task, int batchSize, int imageSize, long seed = 0, ComputePrecision precision = ComputePrecision.Float32)
     {
         // The trainer wants a loader (it checks batches per epoch against accumulation); it is never iterated.
         var dataset = new ConstantImageDataset(batchSize, imageSize);
         var loader = new DataLoader(dataset, TransformPresets.Eval(imageSize), new DataLoaderOptions { BatchSize = batchSize, Workers = 0 });
-        var options = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batchSize, Lr = 1e-4, Seed = (int)seed };
+        var options = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = batchSize, Lr = 1e-4, Seed = (int)seed, Precision = precision };
+        Precision = precision;
         _trainer = new Trainer(task, loader, options, new TrainerRun { Context = Runs.RunContext.Cpu(Path.GetTempPath()), TensorBoard = false });
         var generator = new Generator((ulong)seed);
         var images = randn(new long[] { batchSize, 3, imageSize, imageSize }, generator: generator);
@@ -30,6 +31,7 @@ public sealed class TrainingStepHarness : IDisposable
     }
 
     public Trainer Trainer => _trainer;
+    public ComputePrecision Precision { get; }
 
     /// <summary>One training step; returns the loss read by the trainer.</summary>
     public double Step()

@@ -84,18 +84,13 @@ public static class DistillJob
         using var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
         teacher.to(ctx.Device);
         student.to(ctx.Device);
-        using var bf16Student = cfg.Precision == ComputePrecision.BFloat16
-            ? BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers).to(ctx.Device))
-            : null;
-        if (bf16Student is not null) teacher.to(ScalarType.BFloat16);
-        var distill = new DistillationTask(teacher, bf16Student ?? student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
-        ITrainingTask task = bf16Student is null ? distill : new BFloat16Task(distill, student);
+        var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
 
         var loader = TrainingData.Loader(cfg.DataRoot, studentConfig.ImageSize, cfg.Trainer, cfg.Workers, dist, log, cfg.CropScaleMin);
         var dataset = loader.Dataset;
         log?.Invoke($"data: {dataset.Count} images, {dataset.ClassNames.Count} classes, {loader.BatchesPerEpoch} batches per epoch");
 
-        var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun { Context = ctx, Resume = cfg.Resume, ModelConfig = studentConfig });
+        var trainer = new Trainer(task, loader, cfg.Trainer with { Precision = cfg.Precision }, new TrainerRun { Context = ctx, Resume = cfg.Resume, ModelConfig = studentConfig });
         log?.Invoke($"lr {trainer.PeakLr:G4} (peak), accumulation {trainer.AccumulationSteps}, teacher {Describe(teacher.Config)}, student {Describe(studentConfig)} + P{cfg.ProjectorLayers}, device {ctx.DeviceName}");
         var result = trainer.Run();
 

@@ -21,6 +21,6 @@ public sealed record DistillJobConfig
     /// <summary>RandomResizedCrop's lower scale bound (0.2 in the paper).</summary>
     public double CropScaleMin { get; init; } = 0.2;
     public bool Resume { get; init; }
-    /// <summary>bf16: the frozen teacher and the student's forward/backward in bf16, fp32 master weights.</summary>
+    /// <summary>bf16: the forward of teacher and student and the loss under autocast (see <see cref="ComputePrecision.BFloat16"/>); the trainer's precision for this run.</summary>
     public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 }

@@ -56,9 +56,9 @@ public sealed class DistillStudent : nn.Module<Tensor, Tensor>
         // P and both LayerNorms act token by token: for the CLS feature only the CLS token goes through them.
         using var hidden = allTokens ? f.Hidden.alias() : f.Hidden.select(1, 0);   // (B, 1 + N, d) or (B, d)
         f.Hidden.Dispose();
-        if (proj is null) return new StudentOutput(backbone.Norm.forward(hidden), f.Attention);
+        if (proj is null) return new StudentOutput(Autocast.LayerNorm(backbone.Norm, hidden), f.Attention);
         using var projected = proj.forward(hidden);                                 // (B, [1 + N,] D)
-        return new StudentOutput(proj_norm!.forward(projected), f.Attention);
+        return new StudentOutput(Autocast.LayerNorm(proj_norm!, projected), f.Attention);
     }
 
     /// <summary>
@@ -76,6 +76,6 @@ public sealed class DistillStudent : nn.Module<Tensor, Tensor>
         f.Hidden.Dispose();
         if (layer <= proj.Layers) return proj.ForwardUpTo(cls, layer);
         using var p = proj.forward(cls);
-        return proj_norm!.forward(p);
+        return Autocast.LayerNorm(proj_norm!, p);
     }
 }

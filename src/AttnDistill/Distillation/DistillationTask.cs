@@ -64,7 +64,7 @@ public sealed class DistillationTask : ITrainingTask
             // LayerNorm is per token: normalize only the CLS token unless all tokens are compared.
             using var hidden = t.Hidden;
             using var kept = _loss.PatchTokenAlign ? hidden.alias() : hidden.select(1, 0);
-            fT = Float32(_teacher.Norm.forward(kept)).MoveToOuterDisposeScope();
+            fT = Float32(Autocast.LayerNorm(_teacher.Norm, kept)).MoveToOuterDisposeScope();
             aT = t.Attention.Select(Float32).ToArray();
             foreach (var a in aT)
             {
@@ -88,8 +88,9 @@ public sealed class DistillationTask : ITrainingTask
             () => Describe(s.Feature, fT, s.Attention, aT));
     }
 
-    // A bf16 teacher or student (cast by hand: TorchSharp has no autocast) hands the loss float32
-    // features and maps, as autocast would: the KL of clamped maps and the feature MSE stay in fp32.
+    // The loss entry: every loss computes in fp32. Under Autocast the features (LayerNorm) and the
+    // CLS rows (softmax) already are fp32 and this is a no-op; a module cast to bf16 (the bench's
+    // bf16-teacher lever) hands bf16 here, and the KL of clamped maps and the feature MSE stay fp32.
     static Tensor Float32(Tensor t) => t.dtype == ScalarType.Float32 ? t : t.to(ScalarType.Float32);
 
     static BlockAttention Float32(BlockAttention a) => new(Float32(a.ClsAttention), a.ValueNorms is null ? null : Float32(a.ValueNorms));

@@ -1,3 +1,4 @@
+using AttnDistill.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -38,9 +39,9 @@ public sealed class Projector : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => layers.forward(x);
+    public override Tensor forward(Tensor x) => ForwardUpTo(x, Layers);
 
-    /// <summary>Output of the k-th Linear layer (1-based), before the GELU that follows it.</summary>
+    /// <summary>Output of the k-th Linear layer (1-based), before the GELU that follows it; k = Layers is the whole projector.</summary>
     public Tensor ForwardUpTo(Tensor x, int k)
     {
         if (k < 1 || k > Layers) throw new ArgumentOutOfRangeException(nameof(k), $"projector layer {k} not in 1..{Layers}.");
@@ -49,11 +50,19 @@ public sealed class Projector : nn.Module<Tensor, Tensor>
         int i = 0;
         foreach (var m in layers.children())
         {
-            var next = ((nn.Module<Tensor, Tensor>)m).forward(h);
+            var next = Apply(m, h);
             h.Dispose();
             h = next;
             if (i++ == last) break;
         }
         return h;
     }
+
+    // The layers one by one (as the Sequential would), the Linear and LayerNorm ones through Autocast.
+    static Tensor Apply(nn.Module m, Tensor h) => m switch
+    {
+        Linear linear => Autocast.Linear(linear, h),
+        LayerNorm norm => Autocast.LayerNorm(norm, h),
+        _ => ((nn.Module<Tensor, Tensor>)m).forward(h),
+    };
 }

@@ -49,7 +49,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, bool returnAttention, bool valueNorms, out BlockAttention? attention)
     {
         long b = x.shape[0], n = x.shape[1], c = x.shape[2];
-        using var qkvOut = qkv.forward(x);                                                   // (B, N, 3C)
+        using var qkvOut = Autocast.Linear(qkv, x);                                                   // (B, N, 3C)
         using var qkvHeads = qkvOut.reshape(b, n, 3, _numHeads, c / _numHeads).permute(2, 0, 3, 1, 4); // (3, B, h, N, hd)
         var parts = qkvHeads.unbind(0);
         using var q = parts[0];
@@ -61,33 +61,35 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         if (UseFusedAttention)
         {
             double p = training ? _attnDropRate : 0.0;
-            context = nn.functional.scaled_dot_product_attention(q, k, v, p: p);
+            context = Autocast.ScaledDotProductAttention(q, k, v, p);
             if (returnAttention)
             {
                 // Only the CLS query's row is needed: (B, h, 1, hd) x (B, h, hd, N) is 1/N of the full map.
                 using var qCls = q.narrow(2, 0, 1);
-                using var logits = qCls.matmul(k.transpose(-2, -1)).mul_(_scale);          // (B, h, 1, N)
-                using var row = logits.softmax(-1);
+                using var kT = k.transpose(-2, -1);
+                using var logits = Autocast.Matmul(qCls, kT).mul_(_scale);                  // (B, h, 1, N)
+                using var row = Autocast.Softmax(logits, -1);
                 clsRow = row.squeeze(2);                                                     // (B, h, N)
             }
         }
         else
         {
-            using var logits = q.matmul(k.transpose(-2, -1)).mul_(_scale);                 // (B, h, N, N)
-            using var attn = logits.softmax(-1);
+            using var kT = k.transpose(-2, -1);
+            using var logits = Autocast.Matmul(q, kT).mul_(_scale);                       // (B, h, N, N)
+            using var attn = Autocast.Softmax(logits, -1);
             if (returnAttention) clsRow = attn.select(2, 0);                                 // (B, h, N)
             using var dropped = attn_drop.forward(attn);
-            context = dropped.matmul(v);
+            context = Autocast.Matmul(dropped, v);
         }
 
         attention = returnAttention
-            ? new BlockAttention(clsRow!, valueNorms ? v.norm(-1) : null)                 // norms: (B, h, N)
+            ? new BlockAttention(clsRow!, valueNorms ? Autocast.VectorNorm(v) : null)                 // norms: (B, h, N)
             : null;
 
         using (context)
         {
             using var merged = context.transpose(1, 2).reshape(b, n, c);                    // (B, N, C)
-            using var projected = proj.forward(merged);
+            using var projected = Autocast.Linear(proj, merged);
             return proj_drop.forward(projected);
         }
     }

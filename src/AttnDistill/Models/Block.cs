@@ -3,7 +3,10 @@ using static TorchSharp.torch;
 
 namespace AttnDistill.Models;
 
-/// <summary>Pre-norm transformer block: x + Attn(LN(x)); x + MLP(LN(x)).</summary>
+/// <summary>
+/// Pre-norm transformer block: x + Attn(LN(x)); x + MLP(LN(x)). Under <see cref="Autocast"/> the
+/// branches return bf16 and the sums are fp32 (type promotion), so the residual stream stays fp32.
+/// </summary>
 public sealed class Block : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006
@@ -31,12 +34,12 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, bool returnAttention, bool valueNorms, out BlockAttention? attention)
     {
         Tensor h;
-        using (var n1 = norm1.forward(x))
+        using (var n1 = Autocast.LayerNorm(norm1, x))
         using (var a = attn.Forward(n1, returnAttention, valueNorms, out attention))
         using (var dropped = drop_path.forward(a))
             h = x.add(dropped, KeptScalars.One);
         using (h)
-        using (var n2 = norm2.forward(h))
+        using (var n2 = Autocast.LayerNorm(norm2, h))
         using (var m = mlp.forward(n2))
         using (var dropped = drop_path.forward(m))
             return h.add(dropped, KeptScalars.One);

@@ -24,10 +24,10 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        using var h = fc1.forward(x);
+        using var h = Autocast.Linear(fc1, x);
         using var a = act.forward(h);
         using var d = drop.forward(a);
-        using var o = fc2.forward(d);
+        using var o = Autocast.Linear(fc2, d);
         return drop.forward(o);
     }
 }

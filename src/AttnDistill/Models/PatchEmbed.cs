@@ -29,9 +29,10 @@ public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
         if (h % PatchSize != 0 || w % PatchSize != 0)
             throw new ArgumentException(
                 $"input {h}x{w} is not a multiple of the patch size {PatchSize}: resize or crop the images to a multiple of {PatchSize}.");
-        // A backbone cast to bf16 (inference, a frozen teacher, bf16 training) still takes float32 images.
+        // A backbone cast to bf16 (inference, the bf16-teacher bench lever) still takes float32 images;
+        // under autocast the weights stay fp32 and the conv casts both sides itself.
         using var input = x.dtype == proj.weight!.dtype ? x.alias() : x.to(proj.weight.dtype);
-        using var y = proj.forward(input);          // (B, D, H/p, W/p)
+        using var y = Autocast.Conv2d(proj, input);          // (B, D, H/p, W/p)
         return y.flatten(2).transpose(1, 2);        // (B, N, D), raster order
     }
 }

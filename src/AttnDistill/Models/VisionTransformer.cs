@@ -118,7 +118,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         var f = ForwardFeatures(x);
         using var hidden = f.Hidden;
         using var cls = hidden.select(1, 0);        // LayerNorm is per token: normalize CLS only
-        return norm.forward(cls);
+        return Autocast.LayerNorm(norm, cls);
     }
 
     /// <summary>CLS attention row of the last block, (B, heads, 1 + N), as DINO's get_last_selfattention[:, :, 0].</summary>

@@ -19,7 +19,7 @@ public sealed record MaePretrainJobConfig
     public int PictureEvery { get; init; } = 10;
     /// <summary>Images in the reconstruction picture (one row each).</summary>
     public int PictureImages { get; init; } = 6;
-    /// <summary>bf16: forward/backward in bf16 with fp32 master weights.</summary>
+    /// <summary>bf16: forward and loss under autocast (see <see cref="ComputePrecision.BFloat16"/>).</summary>
     public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 }
 
@@ -40,12 +40,11 @@ public static class MaePretrainJob
         // Built on the host (the seeded init is the same on every device), then moved.
         using var mae = new MaskedAutoencoder(maeConfig);
         mae.to(ctx.Device);
-        using var bf16Mae = cfg.Precision == ComputePrecision.BFloat16 ? BFloat16Task.CopyInBFloat16(mae, () => new MaskedAutoencoder(maeConfig).to(ctx.Device)) : null;
-        ITrainingTask task = bf16Mae is null ? new MaeTrainingTask(mae) : new BFloat16Task(new MaeTrainingTask(bf16Mae), mae);
+        var task = new MaeTrainingTask(mae);
         if (cfg.PictureEvery < 0) throw new ArgumentException($"--picture-every must be >= 0 (0 = no pictures), got {cfg.PictureEvery}.");
         var loader = TrainingData.Loader(cfg.DataRoot, maeConfig.Encoder.ImageSize, cfg.Trainer, cfg.Workers, dist, log);
         using var pictures = cfg.PictureEvery > 0 && dist.IsMain ? ReconstructionSamples.Take(cfg.DataRoot, maeConfig, cfg.PictureImages, cfg.Trainer.Seed) : null;
-        var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
+        var trainer = new Trainer(task, loader, cfg.Trainer with { Precision = cfg.Precision }, new TrainerRun
         {
             Context = ctx, Resume = cfg.Resume, ModelConfig = maeConfig.Encoder,
             EpochEnd = pictures is null ? null : e =>

@@ -137,7 +137,7 @@ public sealed class MaskedAutoencoder : nn.Module
         var cls = (encoder.ClsToken + pos.narrow(1, 0, 1)).expand(x.shape[0], -1, -1); // (B, 1, D)
         var tokens = cat(new[] { cls, m.Visible }, 1);                 // (B, 1 + len_keep, D)
         var f = encoder.RunBlocks(tokens, AttentionRequest.None);
-        var latent = encoder.Norm.forward(f.Hidden);
+        var latent = Autocast.LayerNorm(encoder.Norm, f.Hidden);
         return new MaeEncoding(latent.MoveToOuterDisposeScope(), m.Mask.MoveToOuterDisposeScope(), m.IdsRestore.MoveToOuterDisposeScope());
     }
 
@@ -148,7 +148,7 @@ public sealed class MaskedAutoencoder : nn.Module
     public Tensor ForwardDecoder(Tensor latent, Tensor idsRestore)
     {
         using var scope = NewDisposeScope();
-        var x = decoder_embed.forward(latent);                          // (B, 1 + K, Dd)
+        var x = Autocast.Linear(decoder_embed, latent);                 // (B, 1 + K, Dd)
         long b = x.shape[0], k = x.shape[1] - 1, dd = x.shape[2], l = idsRestore.shape[1];
         var maskTokens = mask_token.expand(b, l - k, dd);              // (B, L - K, Dd)
         var shuffled = cat(new[] { x.narrow(1, 1, k), maskTokens }, 1);  // (B, L, Dd), kept first
@@ -156,8 +156,8 @@ public sealed class MaskedAutoencoder : nn.Module
         x = cat(new[] { x.narrow(1, 0, 1), restored }, 1);             // (B, 1 + L, Dd)
         x = x + DecoderPositionTable(l);
         foreach (var blk in decoder_blocks) x = blk.forward(x);
-        x = decoder_norm.forward(x);
-        x = decoder_pred.forward(x);                                    // (B, 1 + L, p*p*C)
+        x = Autocast.LayerNorm(decoder_norm, x);
+        x = Autocast.Linear(decoder_pred, x);                           // (B, 1 + L, p*p*C)
         return x.narrow(1, 1, l).MoveToOuterDisposeScope();
     }
 
@@ -185,7 +185,8 @@ public sealed class MaskedAutoencoder : nn.Module
     {
         using var scope = NewDisposeScope();
         var t = normPix ? NormalizePatches(target) : target;
-        var perPatch = (pred - t).square().mean(new long[] { -1 });   // (B, L)
+        var p = pred.dtype == ScalarType.Float32 ? pred : pred.to(ScalarType.Float32);   // a loss is fp32 under autocast too
+        var perPatch = (p - t).square().mean(new long[] { -1 });      // (B, L)
         var loss = (perPatch * mask).sum() / mask.sum();
         return loss.MoveToOuterDisposeScope();
     }
@@ -204,7 +205,9 @@ public sealed class MaskedAutoencoder : nn.Module
     {
         using var scope = NewDisposeScope();
         var enc = ForwardEncoder(imgs, null, noise);
-        var pred = ForwardDecoder(enc.Latent, enc.IdsRestore);
+        var decoded = ForwardDecoder(enc.Latent, enc.IdsRestore);
+        // Under autocast the pixel head returns bf16: loss and callers get fp32, as the loss entry casts.
+        var pred = decoded.dtype == ScalarType.Float32 ? decoded : decoded.to(ScalarType.Float32);
         var loss = ForwardLoss(imgs, pred, enc.Mask);
         return new MaeOutput(loss.MoveToOuterDisposeScope(), pred.MoveToOuterDisposeScope(), enc.Mask.MoveToOuterDisposeScope());
     }

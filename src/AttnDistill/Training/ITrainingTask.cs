@@ -32,7 +32,7 @@ public interface ITrainingTask
     /// <summary>Forward pass and loss of one micro-batch; runs inside the trainer's dispose scope.</summary>
     StepLoss Loss(DataBatch batch);
 
-    /// <summary>Hook before each optimizer step, before gradients are averaged and clipped (e.g. bf16 gradients copied to fp32 master weights).</summary>
+    /// <summary>Hook before each optimizer step, before gradients are averaged and clipped (e.g. gradients to adjust by hand).</summary>
     void BeforeOptimizerStep() { }
 
     /// <summary>Hook after each optimizer step (e.g. a FIFO queue update).</summary>

@@ -240,7 +240,10 @@ public sealed class Trainer
     /// </summary>
     internal MicroBatch ForwardBackward(DataBatch batch)
     {
-        var loss = _task.Loss(batch);
+        StepLoss loss;
+        // bf16: the forward (a frozen teacher's included) and the loss under autocast; backward outside it.
+        using (_opt.Precision == ComputePrecision.BFloat16 ? Autocast.Enable(ScalarType.BFloat16) : null)
+            loss = _task.Loss(batch);
         var names = loss.Parts.Keys.ToArray();
         var packed = stack(new[] { loss.Total.detach() }.Concat(names.Select(n => loss.Parts[n].detach())).ToArray())
             .to(float64).cpu().data<double>().ToArray();

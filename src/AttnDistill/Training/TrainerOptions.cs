@@ -23,6 +23,11 @@ public sealed record TrainerOptions
     /// <summary>A run stops when more than this fraction of an epoch's batches were non-finite.</summary>
     public double MaxSkippedFraction { get; init; } = 0.01;
     public int Seed { get; init; }
+    /// <summary>
+    /// bf16: each micro-batch's forward and loss run inside an <see cref="Models.Autocast"/> scope
+    /// (matrix products in bf16); parameters, gradients, accumulation and the optimizer stay fp32.
+    /// </summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 
     /// <summary>Gradient-accumulation steps so that batch x world x accum = effective batch.</summary>
     public int AccumulationSteps(int worldSize)
