@@ -30,7 +30,8 @@ public static class FinetuneCommand
         var recount = TrainerOptionSet.Positive("--recount", "Random erasing: up to this many boxes per image.", 1);
         var globalPool = new Option<bool>("--global-pool") { Description = "Head on the mean of the patch tokens through fc_norm (MAE's default); --cls-token for the normalized CLS token (DINO, DeiT).", DefaultValueFactory = _ => true };
         var clsToken = new Option<bool>("--cls-token") { Description = "Head on the normalized CLS token instead of global pooling." };
-        foreach (var o in new Option[] { layerDecay, dropPath, smoothing, mixup, cutmix, cutmixMinMax, mixupProb, mixupSwitch, mixupMode, reprob, remode, recount, globalPool, clsToken, evalEvery, evalBatch }) cmd.Options.Add(o);
+        var precision = TrainerOptionSet.PrecisionOption();
+        foreach (var o in new Option[] { layerDecay, dropPath, smoothing, mixup, cutmix, cutmixMinMax, mixupProb, mixupSwitch, mixupMode, reprob, remode, recount, globalPool, clsToken, precision, evalEvery, evalBatch }) cmd.Options.Add(o);
         // MAE's fine-tuning recipe: blr 1e-3 (ViT-S/B scale), 5 warm-up epochs, AdamW betas (0.9, 0.999), wd 0.05, min lr 1e-6.
         var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, WarmupEpochs = 5, BatchSize = 64, BaseLr = 1e-3, WeightDecay = 0.05, Beta2 = 0.999, MinLr = 1e-6 });
         trainer.AddTo(cmd);
@@ -40,7 +41,7 @@ public static class FinetuneCommand
             var job = new FinetuneJobConfig
             {
                 Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
-                ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), LayerDecay = parsed.GetValue(layerDecay),
+                ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed) with { Precision = TrainerOptionSet.ReadPrecision(parsed, precision) }, LayerDecay = parsed.GetValue(layerDecay),
                 DropPath = parsed.GetValue(dropPath), LabelSmoothing = parsed.GetValue(smoothing), EvalEvery = parsed.GetValue(evalEvery),
                 EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed),
                 Resume = parsed.GetValue(trainer.Resume),

@@ -102,7 +102,7 @@ public static class FinetuneJob
                 ["random_erasing"] = erasing is null ? "off" : $"p {cfg.EraseProbability}, {cfg.EraseMode.ToString().ToLowerInvariant()}, count {cfg.EraseCount}",
             });
         }
-        ctx.RecordRun("finetune");
+        ctx.RecordRun("finetune", cfg.Trainer.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32");
         return new FinetuneJobResult(last, best, bestEpoch, train, path);
     }
 
