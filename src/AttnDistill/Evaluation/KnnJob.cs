@@ -35,6 +35,8 @@ public static class KnnJob
         var dist = ctx.Distributed;
         var log = ctx.Log;
         cfg.Labels.Validate();
+        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
+        if (ctx.IsMain && !cfg.Labels.IsAll) cfg.Labels.SaveInRun(AttnDistill.Data.DatasetFactory.Open(cfg.DataRoot, AttnDistill.Data.DataSplit.Train), ctx.OutDir);
         if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
         if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
         if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot)) throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");

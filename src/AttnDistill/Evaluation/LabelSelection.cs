@@ -40,6 +40,19 @@ public sealed record LabelSelection
     }
 
     /// <summary>The training split restricted to the labelled images.</summary>
+    /// <summary>The file a run writes its labelled images to (the format --label-file reads), so the subset can be reused.</summary>
+    public const string RunFileName = "labelled-images.txt";
+
+    /// <summary>Writes the selected training images' names into the run folder (nothing for all labels); returns the path or null.</summary>
+    public string? SaveInRun(IImageDataset train, string outDir)
+    {
+        if (Indices(train) is not { } idx) return null;
+        Directory.CreateDirectory(outDir);
+        string path = Path.Combine(outDir, RunFileName);
+        LabelSubsets.WriteFileList(train, idx, path);
+        return path;
+    }
+
     public IImageDataset Apply(IImageDataset train) => Indices(train) is { } idx ? new SubsetDataset(train, idx) : train;
 
     /// <summary>For metrics.json and cache keys.</summary>

@@ -40,6 +40,8 @@ public static class LinearJob
         var stop = ctx.Stop;
         StageProgress progress = ctx.Progress.Stage;
         cfg.Labels.Validate();
+        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
+        if (ctx.IsMain && !cfg.Labels.IsAll) cfg.Labels.SaveInRun(AttnDistill.Data.DatasetFactory.Open(cfg.DataRoot, AttnDistill.Data.DataSplit.Train), ctx.OutDir);
         var opts = new LinearProbeOptions
         {
             BaseLrs = cfg.BaseLrs, Epochs = cfg.Trainer.Epochs, WarmupEpochs = cfg.Trainer.WarmupEpochs, BatchSize = cfg.Trainer.BatchSize,

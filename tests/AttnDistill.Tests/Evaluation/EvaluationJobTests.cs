@@ -46,6 +46,13 @@ public class EvaluationJobTests
         metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!;
         Assert.Equal(24, metrics["knn_setup"]!["train_images"]!.GetValue<int>());     // 6 of each class's 24
         Assert.Contains("fraction 0.25", metrics["knn_setup"]!["labels"]!.GetValue<string>());
+        // The subset is saved in the run and, read back with --label-file, selects the same images.
+        string list = Path.Combine(outDir, LabelSelection.RunFileName);
+        Assert.Equal(24, File.ReadAllLines(list).Count(l => l.Length > 0));
+        var again24 = KnnJob.Run(cfg with { Labels = new LabelSelection { FileList = list } }, RunContext.Cpu(OutDir()));
+        Assert.Equal(24, JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!["knn_setup"]!["train_images"]!.GetValue<int>());
+        var byFraction = KnnJob.Run(cfg with { Labels = new LabelSelection { Fraction = 0.25, Seed = 1 } }, RunContext.Cpu(OutDir()));
+        Assert.Equal(byFraction.Select(r => r.Top1), again24.Select(r => r.Top1));
     }
 
     [Fact]
