@@ -43,8 +43,9 @@ public static class PretrainDinoCommand
         var localScale = Pair("--local-crops-scale", "Area range of the local crops (0.05 0.4).", 0.05, 0.4);
         var localSize = new Option<int?>("--local-crops-size") { Description = "Side of the local crops (DINO: 96 at 224); default image size x 96 / 224 rounded to a multiple of the patch size (12 for 28 or 32 with patch 4)." };
         var dropPath = new Option<double>("--drop-path-rate") { Description = "Stochastic depth of the student (0.1); the teacher has none.", DefaultValueFactory = _ => 0.1 };
+        var saveckp = new Option<int>("--saveckp-freq") { Description = "Write teacher-EEEE.safetensors (the teacher backbone, for k-NN curves) every N epochs; 0 = never (main_dino saves its whole checkpoint every 20).", DefaultValueFactory = _ => 0 };
         foreach (var o in new Option[] { config, data, arch, patch, depth, heads, dim, imageSize, outDim, hiddenDim, bottleneckDim, normLastLayer, useBn, momentum, warmupTT, teacherTemp,
-                     warmupTTEpochs, weightDecay, weightDecayEnd, clipGrad, freeze, lr, minLr, warmup, globalScale, localNumber, localScale, localSize, dropPath })
+                     warmupTTEpochs, weightDecay, weightDecayEnd, clipGrad, freeze, lr, minLr, warmup, globalScale, localNumber, localScale, localSize, dropPath, saveckp })
             cmd.Options.Add(o);
         var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, BatchSize = 64 });
         trainer.BatchSize.Aliases.Add("--batch-size-per-gpu");
@@ -97,6 +98,7 @@ public static class PretrainDinoCommand
                 Workers = parsed.GetValue(trainer.Workers),
                 OutDir = parsed.GetValue(trainer.Out)!,
                 Resume = parsed.GetValue(trainer.Resume),
+                SaveckpFreq = parsed.GetValue(saveckp),
             };
             job = job with { Args = DinoPretrainJob.ArgsOf(job, parsed.GetValue(arch)!) };
             job.Crops.Validate(backbone.PatchSize);

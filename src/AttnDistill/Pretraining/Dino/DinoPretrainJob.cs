@@ -56,6 +56,8 @@ public sealed record DinoPretrainJobConfig
     public int Workers { get; init; } = 2;
     public required string OutDir { get; init; }
     public bool Resume { get; init; }
+    /// <summary>Write teacher-EEEE.safetensors (the teacher backbone) every this many epochs, for k-NN curves; 0: never.</summary>
+    public int SaveckpFreq { get; init; }
     /// <summary>Stop after this many epochs of this invocation (tests simulate a kill with it); null: run to the end.</summary>
     public int? StopAfterEpochs { get; init; }
     /// <summary>The run's settings under main_dino's names, saved as checkpoint.pth's args.</summary>
@@ -96,6 +98,7 @@ public static class DinoPretrainJob
         var crops = cfg.Crops.Validate(backbone.PatchSize);
         if (crops.GlobalSize != backbone.ImageSize) throw new ArgumentException($"the global crops ({crops.GlobalSize}) must be the model's image size ({backbone.ImageSize}).");
         var dino = cfg.Dino.Validate(cfg.Trainer.Epochs);
+        if (cfg.SaveckpFreq < 0) throw new ArgumentException($"--saveckp-freq must be >= 0 (0 = no snapshots), got {cfg.SaveckpFreq}.");
         if (head.UseBn && dist.WorldSize > 1) throw new ArgumentException("--use-bn-in-head needs synchronized batch norm, which data-parallel runs here do not have: run it in one process or leave it off.");
         var trainerOptions = TrainerOptionsFor(cfg, dist.WorldSize).Validate(dist.WorldSize);
         if (dist.IsMain) Directory.CreateDirectory(cfg.OutDir);
@@ -131,6 +134,8 @@ public static class DinoPretrainJob
             {
                 if (!dist.IsMain) return;
                 DinoCheckpointFile.Save(dinoCheckpoint, student, teacher, trainer!.Optimizer, e.Epoch + 1, cfg.Args, loss.Center);
+                if (cfg.SaveckpFreq > 0 && (e.Epoch + 1) % cfg.SaveckpFreq == 0)
+                    BackboneExport.SaveSafetensors(teacher.Backbone, Path.Combine(cfg.OutDir, $"teacher-{e.Epoch + 1:D4}.safetensors"), teacherConfig);
                 e.Log?.Write("epoch", e.Epoch, new Dictionary<string, object>
                 {
                     ["kind"] = DinoTrainingTask.TaskKind, ["epoch"] = e.Epoch,
