@@ -13,6 +13,7 @@ public static class CliApp
         info.SetAction(_ => { Console.WriteLine(TorchRuntime.Describe()); return 0; });
         root.Subcommands.Add(info);
         root.Subcommands.Add(PretrainMaeCommand.Create());
+        root.Subcommands.Add(PretrainDinoCommand.Create());
         root.Subcommands.Add(DistillCommand.Create());
         root.Subcommands.Add(KnnCommand.Create());
         root.Subcommands.Add(LinearCommand.Create());

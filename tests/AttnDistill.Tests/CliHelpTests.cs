@@ -8,6 +8,7 @@ public class CliHelpTests
 {
     [Theory]
     [InlineData("pretrain-mae", "--picture-every")]
+    [InlineData("pretrain-dino", "--warmup-teacher-temp-epochs")]
     [InlineData("distill", "--weight-attn")]
     [InlineData("knn", "--label-fraction")]
     [InlineData("linear", "--sweep")]
@@ -19,6 +20,19 @@ public class CliHelpTests
         var (code, output) = CliProcess.Attndistill(verb, "--help");
         Assert.True(code == 0, output);
         Assert.Contains(option, output);
+    }
+
+    /// <summary>main_dino's arguments, kebab-cased, each documented.</summary>
+    [Fact]
+    public void PretrainDinoHelpDocumentsEveryDinoSwitch()
+    {
+        var (code, output) = CliProcess.Attndistill("pretrain-dino", "--help");
+        Assert.True(code == 0, output);
+        foreach (var flag in new[] { "--arch", "--patch-size", "--out-dim", "--norm-last-layer", "--momentum-teacher", "--use-bn-in-head", "--warmup-teacher-temp ",
+                     "--teacher-temp", "--warmup-teacher-temp-epochs", "--weight-decay ", "--weight-decay-end", "--clip-grad", "--batch-size-per-gpu", "--epochs",
+                     "--freeze-last-layer", "--lr ", "--warmup-epochs", "--min-lr", "--global-crops-scale", "--local-crops-number", "--local-crops-scale",
+                     "--drop-path-rate", "--data", "--output-dir", "--seed", "--num-workers", "--resume", "--device", "--local-crops-size" })
+            Assert.Contains(flag, output);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using AttnDistill.Checkpoints;
 using AttnDistill.Data;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Training;
@@ -34,6 +35,15 @@ public interface ITrainingTask
 
     /// <summary>Hook before each optimizer step, before gradients are averaged and clipped (e.g. gradients to adjust by hand).</summary>
     void BeforeOptimizerStep() { }
+
+    /// <summary>
+    /// Hook after gradients are averaged over ranks, before the trainer's own clipping and the
+    /// optimizer step. <paramref name="iteration"/> is the global optimizer-step index (0-based,
+    /// continued across resumes); a task with its own per-iteration schedules (DINO's lr, weight
+    /// decay and per-parameter clipping) sets them on <paramref name="optimizer"/>'s groups here,
+    /// in <see cref="ParameterGroups"/> order.
+    /// </summary>
+    void AfterGradientsAveraged(OptimizerHelper optimizer, long iteration) { }
 
     /// <summary>Hook after each optimizer step (e.g. a FIFO queue update).</summary>
     void AfterOptimizerStep() { }

@@ -173,7 +173,7 @@ public sealed class Trainer
                     }
                     if ((batchIndex + 1) % _accum == 0)
                     {
-                        OptimizerStep();
+                        OptimizerStep(optimizerSteps);
                         optimizerSteps++;
                     }
                     // Every rank sees the same number of batches: images/s over all of them is this rank's times the world size.
@@ -259,10 +259,12 @@ public sealed class Trainer
         return new MicroBatch(names, packed, loss.Diagnostics);
     }
 
-    internal void OptimizerStep()
+    /// <param name="iteration">The global optimizer-step index, for <see cref="ITrainingTask.AfterGradientsAveraged"/>.</param>
+    internal void OptimizerStep(long iteration = 0)
     {
         _task.BeforeOptimizerStep();
         _run.Distributed.AverageGradients(_trainable);
+        _task.AfterGradientsAveraged(_optimizer, iteration);
         if (_opt.ClipGrad > 0) nn.utils.clip_grad_norm_(_trainable, _opt.ClipGrad);
         _optimizer.step();
         _optimizer.zero_grad();

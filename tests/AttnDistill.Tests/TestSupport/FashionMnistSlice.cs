@@ -24,4 +24,19 @@ public static class FashionMnistSlice
         File.Copy(Path.Combine(dir, "train-labels-idx1-ubyte"), Path.Combine(dir, "t10k-labels-idx1-ubyte"));
         return dir;
     }
+
+    /// <summary>The first n training and the first testN test images: a real held-out split for k-NN.</summary>
+    public static string Create(int n, int testN)
+    {
+        string dir = Create(n);
+        foreach (var (name, header, itemBytes) in new[] { ("t10k-images-idx3-ubyte", 16, 784), ("t10k-labels-idx1-ubyte", 8, 1) })
+        {
+            using var src = new System.IO.Compression.GZipStream(File.OpenRead(Path.Combine(Root, name + ".gz")), System.IO.Compression.CompressionMode.Decompress);
+            var bytes = new byte[header + testN * itemBytes];
+            src.ReadExactly(bytes);
+            bytes[4] = (byte)(testN >> 24); bytes[5] = (byte)(testN >> 16); bytes[6] = (byte)(testN >> 8); bytes[7] = (byte)testN;
+            File.WriteAllBytes(Path.Combine(dir, name), bytes);
+        }
+        return dir;
+    }
 }
