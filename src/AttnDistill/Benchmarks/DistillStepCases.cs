@@ -62,13 +62,15 @@ public static class DistillStepCases
         }
     }
 
-    public static Built Build(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed = 0)
+    /// <param name="device">Where modules and batch live; null: the CPU. Moved before any task or optimizer holds a parameter.</param>
+    public static Built Build(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed = 0, Device? device = null)
     {
         manual_seed(seed);
         var teacherConfig = shapes.TeacherFor(shape);
         var studentConfig = shapes.StudentFor(shape);
         var teacher = new VisionTransformer(teacherConfig);
         var student = new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers);
+        if (device is not null) { teacher.to(device); student.to(device); }
         var loss = new DistillLossOptions();   // the paper's best: lambda 0.1, T 10, product aggregation, last block
         DistillStudent? copy = null;
         ITrainingTask task;
@@ -89,12 +91,13 @@ public static class DistillStepCases
             case DistillVariant.Bf16:
                 teacher.to(ScalarType.BFloat16);
                 copy = BFloat16Task.CopyInBFloat16(student, () => new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers));
+                if (device is not null) copy.to(device);
                 task = new BFloat16Task(new DistillationTask(teacher, copy, loss), student);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(variant));
         }
-        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed);
+        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed, device);
         return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Bf16Copy = copy, Harness = harness };
     }
 }
