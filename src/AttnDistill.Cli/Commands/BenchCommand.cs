@@ -26,10 +26,22 @@ public static class BenchCommand
         var dataWorkers = new Option<int[]>("--data-workers") { Description = "Loader thread counts for --data, each timed.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => new[] { 1, 2 } };
         var noTorchvision = new Option<bool>("--no-torchvision") { Description = "Time only our loader for --data, not torchvision's." };
         var seed = new Option<int>("--seed") { Description = "Seed of weights and inputs.", DefaultValueFactory = _ => 0 };
-        foreach (var o in new Option[] { workloads, repeats, warmup, matmulRepeats, noLevers, noMemory, quietLoad, maxWait, threads, scale, json, data, dataWorkers, noTorchvision, seed }) cmd.Options.Add(o);
+        var suite = new Option<string>("--suite") { Description = "workloads: the timings above; device-check: the GPU check of scripts/gpu-check.sh (matmul bar, bf16 distillation steps with their first-step loss against fp32 on the CPU, k-NN, ONNX export) on --device.", DefaultValueFactory = _ => "workloads" };
+        suite.AcceptOnlyFromAmong("workloads", "device-check");
+        var device = Run.DeviceOption();
+        device.Description = "cpu, cuda or cuda:N: where device-check runs; the workloads suite times the CPU only (another device is refused).";
+        var small = new Option<bool>("--small") { Description = "device-check only: small shapes (image 32, patch 8, depth 2, batch 8, 3 steps) instead of ViT-S/16 -> ViT-T/16 at 224, batch 128, 30 steps." };
+        var outDir = new Option<string>("--out") { Description = "device-check only: folder for the exported ONNX student.", DefaultValueFactory = _ => "runs/device-check" };
+        foreach (var o in new Option[] { workloads, repeats, warmup, matmulRepeats, noLevers, noMemory, quietLoad, maxWait, threads, scale, json, data, dataWorkers, noTorchvision, seed, suite, device, small, outDir }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             if (parsed.GetValue(threads) is { } n) TorchSharp.torch.set_num_threads(n);
+            if (parsed.GetValue(suite) == "device-check")
+                return DeviceCheckOutput.Run(parsed.GetValue(device)!, parsed.GetValue(small), parsed.GetValue(outDir)!, parsed.GetValue(json), parsed.GetValue(seed));
+            // The workload suite times this machine's CPU against its own matmul bar: never a silent CPU run for another device.
+            var asked = AttnDistill.Runs.RunDevice.Resolve(parsed.GetValue(device)!, AttnDistill.Distributed.DistributedContext.LaunchLocalRank);
+            if (asked.type != TorchSharp.DeviceType.CPU)
+                throw new ArgumentException($"--device {parsed.GetValue(device)}: the workloads suite times the CPU; use --suite device-check to time {AttnDistill.Runs.RunDevice.Name(asked)}.");
             var options = new BenchOptions
             {
                 Workloads = parsed.GetValue(workloads)!.Where(w => w != "none").ToArray(), Repeats = parsed.GetValue(repeats), Warmup = parsed.GetValue(warmup),

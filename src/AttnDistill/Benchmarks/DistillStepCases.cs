@@ -60,13 +60,15 @@ public static class DistillStepCases
         }
     }
 
-    public static Built Build(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed = 0)
+    /// <param name="device">Where modules and batch live; null: the CPU. Moved before any task or optimizer holds a parameter.</param>
+    public static Built Build(BenchShapes shapes, DistillShape shape, DistillVariant variant, long seed = 0, Device? device = null)
     {
         manual_seed(seed);
         var teacherConfig = shapes.TeacherFor(shape);
         var studentConfig = shapes.StudentFor(shape);
         var teacher = new VisionTransformer(teacherConfig);
         var student = new DistillStudent(studentConfig, teacherConfig.EmbedDim, shapes.ProjectorLayers);
+        if (device is not null) { teacher.to(device); student.to(device); }
         var loss = new DistillLossOptions();   // the paper's best: lambda 0.1, T 10, product aggregation, last block
         ITrainingTask task;
         var precision = ComputePrecision.Float32;
@@ -91,7 +93,7 @@ public static class DistillStepCases
             default:
                 throw new ArgumentOutOfRangeException(nameof(variant));
         }
-        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed, precision);
+        var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed, precision, device);
         return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Harness = harness };
     }
 }

@@ -31,10 +31,13 @@ public class DeviceOptionTests(BadConfigFixture f, ITestOutputHelper log) : ICla
             "--image-size", "28", "--out", outDir, "--device", device },
         "export" => new[] { "export", "--checkpoint", backbone ?? f.Teacher, "--out", Path.Combine(outDir, "model.onnx"), "--device", device },
         "quickstart" => new[] { "quickstart", "--data", f.Data, "--out", outDir, "--device", device },
+        "bench" => new[] { "bench", "--suite", "device-check", "--small", "--out", outDir, "--device", device },
+        "bench-workloads" => new[] { "bench", "--workloads", "none", "--device", device },
+        "pretrain-dino" => new[] { "pretrain-dino", "--data", f.Data, "--out", outDir, "--device", device },
         _ => throw new ArgumentException(verb),
     };
 
-    public static TheoryData<string> Verbs => new() { "distill", "pretrain-mae", "knn", "linear", "finetune", "visualize", "export", "quickstart" };
+    public static TheoryData<string> Verbs => new() { "distill", "pretrain-mae", "pretrain-dino", "knn", "linear", "finetune", "visualize", "export", "quickstart", "bench", "bench-workloads" };
 
     [SkippableTheory]
     [MemberData(nameof(Verbs))]
