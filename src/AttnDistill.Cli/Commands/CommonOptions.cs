@@ -73,7 +73,7 @@ public sealed class TrainerOptionSet
     /// <summary>--precision fp32|bf16 of the training commands that support bf16 (distill, pretrain-mae).</summary>
     public static Option<string> PrecisionOption()
     {
-        var o = new Option<string>("--precision") { Description = "fp32, or bf16: forward/backward (and a frozen teacher) in bf16 with fp32 master weights (see docs/RESULTS.md, Performance).", DefaultValueFactory = _ => "fp32" };
+        var o = new Option<string>("--precision") { Description = "fp32, or bf16: autocast as PyTorch's: matrix products and attention in bf16; LayerNorm, softmax, losses, weights, gradients and optimizer in fp32 (see docs/RESULTS.md, 'bf16 autocast').", DefaultValueFactory = _ => "fp32" };
         o.AcceptOnlyFromAmong("fp32", "bf16");
         return o;
     }

@@ -9,7 +9,10 @@ namespace AttnDistill.Models;
 /// <param name="ValueNorms">L2 norm of every token's value vector per head, (B, heads, 1 + N), or null when not asked.</param>
 public readonly record struct BlockAttention(Tensor ClsAttention, Tensor? ValueNorms);
 
-/// <summary>Multi-head self-attention with a fused (libtorch SDPA) and an explicit path.</summary>
+/// <summary>
+/// Multi-head self-attention with a fused (libtorch SDPA) and an explicit path. Under
+/// <see cref="Autocast"/> the products run in bf16 and the softmax (the distilled CLS row) in fp32.
+/// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>
 {
 #pragma warning disable IDE1006
@@ -49,7 +52,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, bool returnAttention, bool valueNorms, out BlockAttention? attention)
     {
         long b = x.shape[0], n = x.shape[1], c = x.shape[2];
-        using var qkvOut = Autocast.Linear(qkv, x);                                                   // (B, N, 3C)
+        using var qkvOut = Autocast.Linear(qkv, x);                                         // (B, N, 3C)
         using var qkvHeads = qkvOut.reshape(b, n, 3, _numHeads, c / _numHeads).permute(2, 0, 3, 1, 4); // (3, B, h, N, hd)
         var parts = qkvHeads.unbind(0);
         using var q = parts[0];
@@ -83,7 +86,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         }
 
         attention = returnAttention
-            ? new BlockAttention(clsRow!, valueNorms ? Autocast.VectorNorm(v) : null)                 // norms: (B, h, N)
+            ? new BlockAttention(clsRow!, valueNorms ? Autocast.VectorNorm(v) : null)      // norms: (B, h, N)
             : null;
 
         using (context)

@@ -1,3 +1,4 @@
+using AttnDistill.Checkpoints;
 using AttnDistill.Data;
 using AttnDistill.Data.Transforms;
 using AttnDistill.Distillation;
@@ -262,6 +263,34 @@ public class AutocastTests(ITestOutputHelper output)
         Assert.True(rel is > 0 and < LossTolerance, $"bf16 MAE loss relative to fp32: {rel:E2}");
         mixed.Loss.backward();
         Assert.All(mae.parameters().Where(p => p.requires_grad), p => Assert.Equal(ScalarType.Float32, p.grad!.dtype));
+    }
+
+    [Fact]
+    public void JobsHandTheirPrecisionToTheTrainer()
+    {
+        // The same seeded runs in both precisions: equal were the flag dropped, close and unequal when it reaches the trainer.
+        string root = SyntheticImageFolder.Write(trainPerClass: 8, testPerClass: 1, size: 32, classes: 2);
+        var trainer = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = 8, Lr = 1e-3, Seed = 2 };
+        manual_seed(11);
+        string teacherPath = Path.Combine(Directory.CreateTempSubdirectory("teacher").FullName, "teacher.safetensors");
+        using (var t = new VisionTransformer(TeacherCfg)) BackboneExport.SaveSafetensors(t, teacherPath, TeacherCfg);
+        double Distilled(ComputePrecision p) => DistillJob.Run(new DistillJobConfig
+        {
+            DataRoot = root, TeacherPath = teacherPath, Student = StudentCfg, ProjectorLayers = 2, Trainer = trainer, Workers = 0,
+            OutDir = Directory.CreateTempSubdirectory("distill").FullName, Precision = p,
+        }, "test").Train.LastEpochLoss["loss"];
+        double Pretrained(ComputePrecision p) => MaePretrainJob.Run(new MaePretrainJobConfig
+        {
+            DataRoot = root, Mae = MaeCfg, Trainer = trainer, Workers = 0, PictureEvery = 0,
+            OutDir = Directory.CreateTempSubdirectory("mae").FullName, Precision = p,
+        }, "test").Train.LastEpochLoss["loss"];
+        foreach (var (name, run) in new (string, Func<ComputePrecision, double>)[] { ("distill", Distilled), ("pretrain-mae", Pretrained) })
+        {
+            double fp32 = run(ComputePrecision.Float32), bf16 = run(ComputePrecision.BFloat16);
+            output.WriteLine($"{name}: fp32 {fp32:G7} bf16 {bf16:G7}");
+            Assert.NotEqual(fp32, bf16);
+            Assert.True(Math.Abs(bf16 - fp32) < LossTolerance * Math.Abs(fp32), $"{name}: bf16 {bf16} vs fp32 {fp32}");
+        }
     }
 
     [Fact]
