@@ -277,13 +277,13 @@ public class AutocastTests(ITestOutputHelper output)
         double Distilled(ComputePrecision p) => DistillJob.Run(new DistillJobConfig
         {
             DataRoot = root, TeacherPath = teacherPath, Student = StudentCfg, ProjectorLayers = 2, Trainer = trainer, Workers = 0,
-            OutDir = Directory.CreateTempSubdirectory("distill").FullName, Precision = p,
-        }, "test").Train.LastEpochLoss["loss"];
+            Precision = p,
+        }, AttnDistill.Runs.RunContext.Cpu(Directory.CreateTempSubdirectory("distill").FullName)).Train.LastEpochLoss["loss"];
         double Pretrained(ComputePrecision p) => MaePretrainJob.Run(new MaePretrainJobConfig
         {
             DataRoot = root, Mae = MaeCfg, Trainer = trainer, Workers = 0, PictureEvery = 0,
-            OutDir = Directory.CreateTempSubdirectory("mae").FullName, Precision = p,
-        }, "test").Train.LastEpochLoss["loss"];
+            Precision = p,
+        }, AttnDistill.Runs.RunContext.Cpu(Directory.CreateTempSubdirectory("mae").FullName)).Train.LastEpochLoss["loss"];
         foreach (var (name, run) in new (string, Func<ComputePrecision, double>)[] { ("distill", Distilled), ("pretrain-mae", Pretrained) })
         {
             double fp32 = run(ComputePrecision.Float32), bf16 = run(ComputePrecision.BFloat16);
