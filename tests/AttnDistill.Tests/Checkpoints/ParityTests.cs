@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 
 namespace AttnDistill.Tests.Checkpoints;
 
-/// <summary>The C# ViT loaded from every fixture format reproduces PyTorch within 1e-5 (issue 2 acceptance).</summary>
+/// <summary>The C# ViT loaded from every fixture format reproduces PyTorch within 1e-5.</summary>
 public class ParityTests(ITestOutputHelper output)
 {
     [Theory]
