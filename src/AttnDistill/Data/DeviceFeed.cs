@@ -33,26 +33,28 @@ public static class DeviceFeed
     /// </summary>
     internal static IEnumerable<DataBatch> Prefetched(IEnumerable<DataBatch> batches, Func<Tensor, (Tensor Staged, Tensor OnDevice)> copy)
     {
-        InFlight? current = null;
+        InFlight? current = null, next = null;
         try
         {
             foreach (var host in batches)
             {
                 // Start this batch's copy before handing out the previous one, so that the copy
                 // overlaps the previous step's compute.
-                var next = InFlight.Start(host, copy);
+                next = InFlight.Start(host, copy);
                 if (current is not null)
                 {
                     yield return current.Batch;
                     current.Dispose();
                 }
-                current = next;
+                (current, next) = (next, null);
             }
             if (current is not null) yield return current.Batch;
         }
         finally
         {
+            // A consumer that stops early (a stop request mid-epoch) leaves the batch it holds and the one already on its way.
             current?.Dispose();
+            next?.Dispose();
         }
     }
 

@@ -176,4 +176,23 @@ public class DeviceFeedTests
         Assert.Equal(new[] { "copy 0", "copy 0", "copy 1", "copy 1", "step 0", "copy 2", "copy 2", "step 1", "step 2" }, events);
         Assert.All(made, t => Assert.True(t.IsInvalid, "every staged and device copy is disposed by the end of the epoch"));
     }
+
+    [Fact]
+    public void AConsumerThatStopsEarlyLeavesNoCopyBehind()
+    {
+        var loader = new DataLoader(new SyntheticImageDataset(12, 16, classes: 4), TransformPresets.Eval(16), new DataLoaderOptions { BatchSize = 4, Shuffle = false, Workers = 0 });
+        var made = new List<Tensor>();
+        (Tensor, Tensor) Copy(Tensor host)
+        {
+            var staged = host.clone().DetachFromDisposeScope();
+            var onDevice = staged.clone().DetachFromDisposeScope();
+            made.Add(staged);
+            made.Add(onDevice);
+            return (staged, onDevice);
+        }
+        foreach (var batch in DeviceFeed.Prefetched(loader.Epoch(0), Copy))
+            if (batch.BatchIndex == 0) break;                                       // as the trainer does on a stop request
+        Assert.Equal(8, made.Count);                                                 // batches 0 and 1 were copied
+        Assert.All(made, t => Assert.True(t.IsInvalid, "the held batch and the one on its way are both released"));
+    }
 }
