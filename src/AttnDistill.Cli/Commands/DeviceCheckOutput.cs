@@ -9,7 +9,7 @@ public static class DeviceCheckOutput
 {
     public static int Run(string deviceText, bool small, string outDir, string? json, int seed)
     {
-        var device = RunDevice.Resolve(deviceText);
+        var device = RunDevice.Resolve(deviceText, AttnDistill.Distributed.DistributedContext.LaunchLocalRank);
         var shapes = (small ? DeviceCheckShapes.Small(device) : DeviceCheckShapes.Gpu(device)) with { Seed = seed };
         ConsoleReporting.Info($"device check on {RunDevice.Name(device)}: {TorchRuntime.BackendDescription}");
         var rows = DeviceCheck.Run(shapes, outDir, ConsoleReporting.Info);

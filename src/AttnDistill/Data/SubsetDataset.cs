@@ -14,6 +14,9 @@ public sealed class SubsetDataset : IImageDataset
             if ((uint)i >= (uint)inner.Count) throw new ArgumentOutOfRangeException(nameof(indices), $"index {i} not in [0, {inner.Count})");
     }
 
+    /// <summary>The data set this is a view of.</summary>
+    public IImageDataset Source => _inner;
+
     /// <summary>Indices into the inner data set, in subset order.</summary>
     public IReadOnlyList<int> Indices => _indices;
     public int Count => _indices.Length;

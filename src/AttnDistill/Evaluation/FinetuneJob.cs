@@ -55,11 +55,11 @@ public static class FinetuneJob
         var log = ctx.Log;
         var stop = ctx.Stop;
         cfg.Labels.Validate();
-        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
-        if (ctx.IsMain && !cfg.Labels.IsAll) cfg.Labels.SaveInRun(AttnDistill.Data.DatasetFactory.Open(cfg.DataRoot, AttnDistill.Data.DataSplit.Train), ctx.OutDir);
         if (cfg.DropPath is < 0 or >= 1) throw new ArgumentException($"--drop-path must be in [0, 1), got {cfg.DropPath}.");
         if (cfg.EvalEvery <= 0) throw new ArgumentException($"--eval-every must be positive, got {cfg.EvalEvery}.");
         var (trainSet, valSet) = EvaluationData.Open(cfg.DataRoot, cfg.Labels);
+        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
+        if (ctx.IsMain && trainSet is AttnDistill.Data.SubsetDataset subset) LabelSelection.SaveInRun(subset.Source, subset.Indices, ctx.OutDir);
         TorchSharp.torch.manual_seed(cfg.Trainer.Seed);
         int classes = trainSet.ClassNames.Count;
         using var model = Build(cfg, classes, log);

@@ -35,8 +35,6 @@ public static class KnnJob
         var dist = ctx.Distributed;
         var log = ctx.Log;
         cfg.Labels.Validate();
-        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
-        if (ctx.IsMain && !cfg.Labels.IsAll) cfg.Labels.SaveInRun(AttnDistill.Data.DatasetFactory.Open(cfg.DataRoot, AttnDistill.Data.DataSplit.Train), ctx.OutDir);
         if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
         if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
         if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot)) throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");
@@ -44,7 +42,10 @@ public static class KnnJob
         var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log,
             ctx.Progress.Stage, ctx.Stop, dist);
         using var _t = test;
-        var labelled = cfg.Labels.Indices(Data.DatasetFactory.Open(cfg.DataRoot, Data.DataSplit.Train));
+        var trainSplit = Data.DatasetFactory.Open(cfg.DataRoot, Data.DataSplit.Train);
+        var labelled = cfg.Labels.Indices(trainSplit);
+        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
+        if (labelled is not null && ctx.IsMain) LabelSelection.SaveInRun(trainSplit, labelled, ctx.OutDir);
         using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);
         if (labelled is not null) fullTrain.Dispose();
         int classes = (int)Math.Max(train.Labels.max().item<long>(), test.Labels.max().item<long>()) + 1;

@@ -39,20 +39,22 @@ public sealed record LabelSelection
         return null;
     }
 
-    /// <summary>The training split restricted to the labelled images.</summary>
     /// <summary>The file a run writes its labelled images to (the format --label-file reads), so the subset can be reused.</summary>
     public const string RunFileName = "labelled-images.txt";
 
-    /// <summary>Writes the selected training images' names into the run folder (nothing for all labels); returns the path or null.</summary>
-    public string? SaveInRun(IImageDataset train, string outDir)
+    /// <summary>
+    /// Writes the labelled images (<paramref name="indices"/> of the whole training split
+    /// <paramref name="train"/>, as <see cref="Indices"/> gave them) into the run folder; returns the path.
+    /// </summary>
+    public static string SaveInRun(IImageDataset train, IEnumerable<int> indices, string outDir)
     {
-        if (Indices(train) is not { } idx) return null;
         Directory.CreateDirectory(outDir);
         string path = Path.Combine(outDir, RunFileName);
-        LabelSubsets.WriteFileList(train, idx, path);
+        LabelSubsets.WriteFileList(train, indices, path);
         return path;
     }
 
+    /// <summary>The training split restricted to the labelled images.</summary>
     public IImageDataset Apply(IImageDataset train) => Indices(train) is { } idx ? new SubsetDataset(train, idx) : train;
 
     /// <summary>For metrics.json and cache keys.</summary>

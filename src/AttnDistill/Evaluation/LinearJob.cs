@@ -40,8 +40,6 @@ public static class LinearJob
         var stop = ctx.Stop;
         StageProgress progress = ctx.Progress.Stage;
         cfg.Labels.Validate();
-        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
-        if (ctx.IsMain && !cfg.Labels.IsAll) cfg.Labels.SaveInRun(AttnDistill.Data.DatasetFactory.Open(cfg.DataRoot, AttnDistill.Data.DataSplit.Train), ctx.OutDir);
         var opts = new LinearProbeOptions
         {
             BaseLrs = cfg.BaseLrs, Epochs = cfg.Trainer.Epochs, WarmupEpochs = cfg.Trainer.WarmupEpochs, BatchSize = cfg.Trainer.BatchSize,
@@ -49,6 +47,8 @@ public static class LinearJob
         }.Validate();
         using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log, device: ctx.Device);
         var (trainSet, valSet) = EvaluationData.Open(cfg.DataRoot, cfg.Labels);
+        // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
+        if (ctx.IsMain && trainSet is AttnDistill.Data.SubsetDataset subset) LabelSelection.SaveInRun(subset.Source, subset.Indices, ctx.OutDir);
         int classes = trainSet.ClassNames.Count;
         TorchSharp.torch.manual_seed(cfg.Trainer.Seed);
         LinearProbeResult result;
