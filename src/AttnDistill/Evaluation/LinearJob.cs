@@ -75,7 +75,8 @@ public static class LinearJob
             {
                 var (fullTrain, val) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.EvalBatchSize, cfg.Workers, log, progress, stop, dist);
                 using var _v = val;
-                var labelled = cfg.Labels.Indices(DatasetFactory.Open(cfg.DataRoot, DataSplit.Train));
+                // The subset EvaluationData.Open already drew (null: every label).
+                var labelled = (trainSet as SubsetDataset)?.Indices.ToArray();
                 using var train = labelled is null ? fullTrain : fullTrain.Subset(labelled);
                 if (labelled is not null) fullTrain.Dispose();
                 var epochReporter = new StageReporter(progress, "probe epochs");
