@@ -40,8 +40,7 @@ public sealed class RunLog : IDisposable
 
     public void Dispose()
     {
+        // TorchSharp's SummaryWriter writes each event as it comes and holds no open handle: only the JSON lines need closing.
         _jsonLines.Dispose();
-        // TorchSharp's SummaryWriter writes each event as it comes and holds no open handle.
-        _ = _tensorBoard;
     }
 }
