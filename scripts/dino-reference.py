@@ -10,7 +10,8 @@ cores, how far does DINO itself lift k-NN above the pixels? (docs/DINO.md cites 
 
     git --git-dir=/work/.mirror/facebookresearch+dino/repo show HEAD:main_dino.py > /tmp/dino/main_dino.py
     (likewise utils.py, vision_transformer.py, eval_knn.py)
-    python3 scripts/dino-reference.py --dino /tmp/dino --train 10000 --epochs 20
+    /usr/bin/python3 scripts/dino-reference.py --dino /tmp/dino --train 10000 --epochs 20
+    /usr/bin/python3 scripts/dino-reference.py --dino /tmp/dino --train 5000 --patch 7 --init-only
 
 Needs Debian's python3-torch and python3-torchvision only.
 """
@@ -136,6 +137,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log", default=None, help="JSON lines of per-epoch figures")
+    p.add_argument("--init-only", action="store_true",
+                   help="print the random-init k-NN of the CLS token, the mean patch token and both, then stop")
     a = p.parse_args()
 
     sys.path.insert(0, a.dino)
@@ -173,6 +176,24 @@ def main():
     teacher.load_state_dict(student.state_dict())
     for q in teacher.parameters():
         q.requires_grad = False
+
+    if a.init_only:
+        backbone = teacher.backbone
+
+        class Pooled(nn.Module):
+            def __init__(self, mode):
+                super().__init__()
+                self.mode = mode
+
+            def forward(self, x):
+                tokens = backbone.get_intermediate_layers(x, 1)[0]  # after the final norm
+                cls, patches = tokens[:, 0], tokens[:, 1:].mean(1)
+                return {"cls": cls, "mean": patches, "both": torch.cat([cls, patches], 1)}[self.mode]
+
+        row = {m: knn(eval_knn, Pooled(m), evaldata, mean, std) for m in ("cls", "mean", "both")}
+        row["pixels"] = knn(eval_knn, None, evaldata, mean, std)
+        print(json.dumps({"patch": a.patch, "dim": a.dim, "depth": a.depth, **row}), flush=True)
+        return
 
     pixel_floor = knn(eval_knn, None, evaldata, mean, std)
     random_init = knn(eval_knn, teacher.backbone, evaldata, mean, std)
