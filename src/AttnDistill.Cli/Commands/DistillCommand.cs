@@ -13,6 +13,7 @@ public static class DistillCommand
         var data = new Option<string>("--data") { Description = "Training images: an ImageFolder root (train/<class>/*.jpg), IDX (Fashion-MNIST) or CIFAR binary folder.", Required = true };
         var teacher = new Option<string>("--teacher") { Description = "Teacher: a zoo name (dino_vits16, dino_vits8, dino_vitb16, mae_vitb16, ibot_vits16, mugs_vits16, ...: downloaded once into the torch.hub cache, see attndistill models) or a checkpoint file: DINO/MAE/Mugs/iBOT/timm .pth or .safetensors, or ours (pretrain-mae's teacher.safetensors).", Required = true };
         var teacherHeads = new Option<int?>("--teacher-heads") { Description = "Teacher heads when its width is not 192/384/768/1024." };
+        var teacherResample = PosEmbedResampleOption.Create("the teacher's");
         var student = new Option<string>("--student") { Description = "Student architecture: this project's names (vit_tiny_patch16, vit_tiny_d8_patch32, mae_* for sin-cos PE), timm's (vit_tiny_patch16_224), DeiT's (deit_tiny_patch16_224) or a size (vit_tiny, vit_small: patch from --student-patch, else 16); attndistill models lists them.", DefaultValueFactory = _ => "vit_tiny_patch16" };
         var patch = new Option<int?>("--student-patch") { Description = "Student patch size (Table 10 'patch size')." };
         var depth = new Option<int?>("--student-depth") { Description = "Student blocks (Table 10 'layers')." };
@@ -35,7 +36,7 @@ public static class DistillCommand
         var tau = new Option<double>("--compress-tau") { Description = "CompRess temperature.", DefaultValueFactory = _ => CompressLoss.DefaultTau };
         var precision = TrainerOptionSet.PrecisionOption();
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
-        foreach (var o in new Option[] { config, data, teacher, teacherHeads, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
+        foreach (var o in new Option[] { config, data, teacher, teacherHeads, teacherResample, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
             cmd.Options.Add(o);
         var trainer = new TrainerOptionSet();
         trainer.AddTo(cmd);
@@ -54,7 +55,7 @@ public static class DistillCommand
             };
             var job = new DistillJobConfig
             {
-                DataRoot = parsed.GetValue(data)!, TeacherPath = ZooDownloads.Resolve(parsed.GetValue(teacher)!, "--teacher", stop), TeacherHeads = parsed.GetValue(teacherHeads),
+                DataRoot = parsed.GetValue(data)!, TeacherPath = ZooDownloads.Resolve(parsed.GetValue(teacher)!, "--teacher", stop), TeacherHeads = parsed.GetValue(teacherHeads), TeacherPosEmbedResample = PosEmbedResampleOption.Read(parsed, teacherResample),
                 Student = studentCfg, ProjectorLayers = parsed.GetValue(proj),
                 Loss = new DistillLossOptions
                 {

@@ -13,6 +13,7 @@ public sealed class EvaluationOptionSet
     public readonly Option<double?> LabelFraction = new("--label-fraction") { Description = "Semi-supervised: use only this class-balanced fraction of the training labels (0.01 or 0.1 in the paper)." };
     public readonly Option<string?> LabelFile = new("--label-file") { Description = "Semi-supervised: use only the training images named in this file (one name per line, SimCLR's subset files)." };
     public readonly Option<int> LabelSeed = new("--label-seed") { Description = "Seed of the --label-fraction draw.", DefaultValueFactory = _ => 0 };
+    public readonly Option<string?> PosEmbedResample = PosEmbedResampleOption.Create();
     private readonly Option<int>? _evalLayer;
 
     /// <param name="evalLayer">Offer --eval-layer (k-NN and linear probing of a projector layer).</param>
@@ -24,12 +25,14 @@ public sealed class EvaluationOptionSet
 
     public void AddTo(Command c)
     {
-        foreach (var o in new Option[] { Config, Data, Checkpoint, ImageSize, LabelFraction, LabelFile, LabelSeed }) c.Options.Add(o);
+        foreach (var o in new Option[] { Config, Data, Checkpoint, ImageSize, PosEmbedResample, LabelFraction, LabelFile, LabelSeed }) c.Options.Add(o);
         if (_evalLayer is not null) c.Options.Add(_evalLayer);
     }
 
     public LabelSelection Labels(ParseResult r) =>
         new LabelSelection { Fraction = r.GetValue(LabelFraction), FileList = r.GetValue(LabelFile), Seed = r.GetValue(LabelSeed) }.Validate();
+
+    public Models.PosEmbedRule? Resampling(ParseResult r) => PosEmbedResampleOption.Read(r, PosEmbedResample);
 
     public int EvalLayer(ParseResult r) => _evalLayer is null ? 0 : r.GetValue(_evalLayer);
 

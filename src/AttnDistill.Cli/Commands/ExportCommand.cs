@@ -15,7 +15,7 @@ public static class ExportCommand
         var format = new Option<string?>("--format") { Description = "onnx, pth or safetensors (default: from the --out extension)." };
         format.AcceptOnlyFromAmong(ExportFormats.Names.ToArray());
         var outFile = new Option<string>("--out") { Description = "Output file, written atomically.", Required = true };
-        var size = new Option<int?>("--image-size") { Description = "Input size of the exported model (default: the checkpoint's; otherwise the position table is resampled as DINO does)." };
+        var size = new Option<int?>("--image-size") { Description = "Input size of the exported model (default: the checkpoint's; otherwise the position table is resampled at load by the rule of the file's source, as knn and distill do: see --pos-embed-resample)." };
         var attention = new Option<bool>("--attention") { Description = "ONNX: add the output 'attention', the last block's CLS attention row [batch, heads, 1 + N]." };
         var head = new Option<string?>("--head") { Description = "ONNX: a linear head's state dict (.safetensors/.pth: weight, bias, optional BatchNorm running_mean/var) exported as the output 'logits'." };
         var quantize = new Option<string>("--quantize") { Description = "ONNX: none, or int8 (dynamic quantization of every Linear layer of the backbone).", DefaultValueFactory = _ => "none" };
@@ -24,7 +24,8 @@ public static class ExportCommand
         var heads = new Option<int?>("--heads") { Description = "Attention heads, for checkpoints that carry no config and have a non-standard width." };
         var device = Run.DeviceOption();
         device.Description = "cpu, cuda or cuda:N: checked like every command's, but an export only serializes, on the host, whatever the device.";
-        foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads, device }) cmd.Options.Add(o);
+        var resample = PosEmbedResampleOption.Create();
+        foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads, resample, device }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string outPath = parsed.GetValue(outFile)!;
@@ -35,7 +36,7 @@ public static class ExportCommand
                 Format = ExportFormats.Resolve(parsed.GetValue(format), outPath),
                 ImageSize = parsed.GetValue(size),
                 CheckpointKey = parsed.GetValue(key),
-                Inference = parsed.GetValue(heads) is int h ? new VitInferenceOptions { NumHeads = h } : null,
+                Inference = new VitInferenceOptions { NumHeads = parsed.GetValue(heads), Resampling = PosEmbedResampleOption.Read(parsed, resample) },
                 HeadPath = parsed.GetValue(head),
                 Onnx = new OnnxExportOptions
                 {

@@ -43,7 +43,7 @@ public static class FinetuneCommand
                 Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
                 ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed) with { Precision = TrainerOptionSet.ReadPrecision(parsed, precision) }, LayerDecay = parsed.GetValue(layerDecay),
                 DropPath = parsed.GetValue(dropPath), LabelSmoothing = parsed.GetValue(smoothing), EvalEvery = parsed.GetValue(evalEvery),
-                EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed),
+                EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed), PosEmbedResample = eval.Resampling(parsed),
                 Resume = parsed.GetValue(trainer.Resume),
                 Mixup = MixupFrom(parsed.GetValue(mixup), parsed.GetValue(cutmix), parsed.GetValue(cutmixMinMax), parsed.GetValue(mixupProb), parsed.GetValue(mixupSwitch), parsed.GetValue(mixupMode)!),
                 EraseProbability = parsed.GetValue(reprob), EraseCount = parsed.GetValue(recount),

@@ -28,7 +28,7 @@ public static class KnnCommand
                 Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
                 ImageSize = parsed.GetValue(eval.ImageSize), Ks = parsed.GetValue(ks)!, Temperature = parsed.GetValue(temperature),
                 BatchSize = parsed.GetValue(batch), Workers = parsed.GetValue(workers), Labels = eval.Labels(parsed),
-                EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
+                EvalLayer = eval.EvalLayer(parsed), PosEmbedResample = eval.Resampling(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
             };
             var context = Run.Context(parsed, output, parsed.GetValue(device)!, parsed.GetValue(threads), stop);
             var results = ConsoleReporting.WithProgress("k-NN", context, c => KnnJob.Run(job, c));

@@ -27,7 +27,7 @@ public static class LinearCommand
                 Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
                 ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), BaseLrs = parsed.GetValue(sweep)!,
                 Augment = !parsed.GetValue(cached), Workers = parsed.GetValue(trainer.Workers), EvalBatchSize = parsed.GetValue(evalBatch),
-                Labels = eval.Labels(parsed), EvalLayer = eval.EvalLayer(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
+                Labels = eval.Labels(parsed), EvalLayer = eval.EvalLayer(parsed), PosEmbedResample = eval.Resampling(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
                 Resume = parsed.GetValue(trainer.Resume),
             };
             if (job.BaseLrs.Count == 0 || job.BaseLrs.Any(b => !(b > 0))) throw new ArgumentException($"--sweep needs positive base lrs, got [{string.Join(", ", job.BaseLrs)}].");

@@ -22,7 +22,7 @@ public static class SinCosPosEmbed
     {
         if (posEmbed.dim() != 3 || posEmbed.shape[0] != 1) return false;
         long dim = posEmbed.shape[2];
-        if (PosEmbedResampler.GridOf(posEmbed) is not int grid || dim % 4 != 0 || dim > int.MaxValue) return false;
+        if (TokenGrid.SideOfTable(posEmbed) is not int grid || dim % 4 != 0 || dim > int.MaxValue) return false;
         using var scope = NewDisposeScope();
         var table = Table((int)dim, grid);
         return (posEmbed.detach().cpu().to(ScalarType.Float32) - table).abs().max().item<float>() <= tolerance;

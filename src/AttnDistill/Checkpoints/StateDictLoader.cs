@@ -1,3 +1,4 @@
+using AttnDistill.Models;
 using static TorchSharp.torch;
 using Module = TorchSharp.torch.nn.Module;
 
@@ -6,8 +7,9 @@ namespace AttnDistill.Checkpoints;
 /// <summary>
 /// Strict state-dict loading that checks every key and shape itself, because TorchSharp's
 /// load_state_dict broadcasts [1,1,D] into [1,N,D] and PyBridge's load_py fills mismatched shapes
-/// silently. The one tolerated difference is pos_embed on another grid: it is resampled
-/// bicubically (or, for a 2-D sin-cos table, rebuilt exactly) and reported.
+/// silently. The one tolerated difference is pos_embed on another grid: it is resampled by the
+/// rule of the checkpoint's source (or, for this project's 2-D sin-cos tables, rebuilt exactly) and
+/// the rule is named in the report.
 /// </summary>
 public static class StateDictLoader
 {
@@ -17,8 +19,10 @@ public static class StateDictLoader
     /// Copies <paramref name="stateDict"/> into <paramref name="model"/>'s parameters and buffers under
     /// no_grad, or throws <see cref="CheckpointMismatchException"/> before changing anything.
     /// </summary>
-    public static LoadReport Load(Module model, IReadOnlyDictionary<string, Tensor> stateDict, Action<string>? info = null)
+    /// <param name="posEmbed">How a pos_embed on another grid is resampled; default: this project's ViT's rule.</param>
+    public static LoadReport Load(Module model, IReadOnlyDictionary<string, Tensor> stateDict, Action<string>? info = null, PosEmbedSource? posEmbed = null)
     {
+        posEmbed ??= PosEmbedSource.ThisProject;
         var target = model.state_dict();
         var missing = new List<string>();
         var mismatched = new List<(string Key, long[] Checkpoint, long[] Model)>();
@@ -37,7 +41,7 @@ public static class StateDictLoader
                 if (dst.is_floating_point() && !src.is_floating_point())
                     throw new CheckpointFormatException($"'{TerminalText.Safe(key, 80)}' is a {src.dtype} tensor in the checkpoint; the model's is {dst.dtype}: weights must be floating point (float32, float16, bfloat16 or float64).");
                 if (src.shape.SequenceEqual(dst.shape)) plan.Add((dst, src, false));
-                else if (key == "pos_embed" && TryAdaptPosEmbed(src, dst.shape, out var adapted, out string? note))
+                else if (key == "pos_embed" && TryAdaptPosEmbed(src, dst.shape, posEmbed, out var adapted, out string? note))
                 {
                     plan.Add((dst, adapted, true));
                     notes.Add(note);
@@ -62,21 +66,21 @@ public static class StateDictLoader
         }
     }
 
-    static bool TryAdaptPosEmbed(Tensor src, long[] want, out Tensor adapted, out string note)
+    static bool TryAdaptPosEmbed(Tensor src, long[] want, PosEmbedSource source, out Tensor adapted, out string note)
     {
         adapted = null!;
         note = "";
-        int? from = PosEmbedResampler.GridOf(src), to = want.Length == 3 && want[0] == 1 ? PosEmbedResampler.GridOfTokens(want[1]) : null;
+        int? from = TokenGrid.SideOfTable(src), to = want.Length == 3 && want[0] == 1 ? TokenGrid.SideOfTokens(want[1]) : null;
         if (from is null || to is null || src.shape[2] != want[2]) return false;
-        if (src.shape[2] % 4 == 0 && SinCosPosEmbed.Matches(src))
+        if (source.RebuildSinCos && src.shape[2] % 4 == 0 && SinCosPosEmbed.Matches(src))
         {
             adapted = SinCosPosEmbed.Table((int)src.shape[2], to.Value).to(src.dtype);
             note = $"pos_embed: the checkpoint's 2-D sin-cos table (grid {from}) was rebuilt for grid {to}.";
         }
         else
         {
-            adapted = PosEmbedResampler.Resample(src, to.Value);
-            note = $"pos_embed: resampled bicubically from grid {from} ({src.shape[1]} tokens) to grid {to} ({want[1]} tokens).";
+            adapted = PosEmbedResampling.Resample(src, to.Value, to.Value, source.Rule);
+            note = $"pos_embed: grid {from} ({src.shape[1]} tokens) -> grid {to} ({want[1]} tokens) by {PosEmbedResampling.Describe(source.Rule)}, the rule of {source.Why}.";
         }
         return true;
     }

@@ -124,7 +124,7 @@ public static class VitArchitectureInference
         if (sd.TryGetValue("pos_embed", out var pe) && pe.Length == 3)
         {
             tokens = pe[1];
-            grid = PosEmbedResampler.GridOfTokens(tokens) ?? 0;
+            grid = TokenGrid.SideOfTokens(tokens) ?? 0;
             if (strict && pe[2] != width)
                 throw new ArgumentException($"pos_embed {VitStateDictKeys.ShapeText(pe)} does not match width {width}.");
         }

@@ -4,8 +4,8 @@ namespace AttnDistill.Checkpoints;
 
 /// <summary>
 /// One call from a checkpoint file to a ready ViT: read the backbone, take the stored config (files
-/// we wrote) or infer it, optionally move it to another image size (pos_embed is then resampled),
-/// build the model and load it strictly.
+/// we wrote) or infer it, optionally move it to another image size (pos_embed is then resampled by
+/// the rule of the file's source, <see cref="PosEmbedSource"/>), build the model and load it strictly.
 /// </summary>
 public static class VitCheckpointLoader
 {
@@ -25,7 +25,10 @@ public static class VitCheckpointLoader
         var model = new VisionTransformer(cfg);
         try
         {
-            StateDictLoader.Load(model, ckpt.Tensors, info);
+            var source = PosEmbedSource.Of(ckpt);
+            if (options?.Resampling is PosEmbedRule rule && rule != source.Rule)
+                source = new PosEmbedSource(rule, false, $"--pos-embed-resample {rule.ToString().ToLowerInvariant()} (the file looks like {source.Why})");
+            StateDictLoader.Load(model, ckpt.Tensors, info, source);
         }
         catch
         {

@@ -16,4 +16,7 @@ public sealed record VitInferenceOptions
 
     /// <summary>Forces the position-embedding kind instead of recognising the sin-cos table by value.</summary>
     public PosEmbedKind? PosEmbed { get; init; }
+
+    /// <summary>Resamples pos_embed by this rule instead of the one recognised from the file (<see cref="PosEmbedSource.Of"/>).</summary>
+    public PosEmbedRule? Resampling { get; init; }
 }

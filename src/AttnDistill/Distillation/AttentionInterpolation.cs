@@ -1,3 +1,4 @@
+using AttnDistill.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,11 +13,8 @@ public static class AttentionInterpolation
     /// <summary>Patches per side n of a CLS row of 1 + n^2 tokens; throws when the patches are not a square grid.</summary>
     public static int GridSide(long tokens)
     {
-        long patches = tokens - 1;
-        int n = (int)Math.Round(Math.Sqrt(patches));
-        if (patches <= 0 || (long)n * n != patches)
-            throw new ArgumentException($"an attention row of {tokens} tokens is not 1 CLS + a square grid of patches.");
-        return n;
+        return TokenGrid.SideOfTokens(tokens)
+            ?? throw new ArgumentException($"an attention row of {tokens} tokens is not 1 CLS + a square grid of patches.");
     }
 
     /// <summary>

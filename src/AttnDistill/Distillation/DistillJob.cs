@@ -47,7 +47,7 @@ public static class DistillJob
         try
         {
             // The teacher sees the student's crops: its position table is resampled to that size at load.
-            (teacher, _) = VitCheckpointLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads }, imageSize: student.ImageSize, info: log);
+            (teacher, _) = VitCheckpointLoader.Load(cfg.TeacherPath, new VitInferenceOptions { NumHeads = cfg.TeacherHeads, Resampling = cfg.TeacherPosEmbedResample }, imageSize: student.ImageSize, info: log);
         }
         catch (Exception ex) when (ex is ArgumentException or CheckpointFormatException)
         {

@@ -10,6 +10,8 @@ public sealed record DistillJobConfig
     public required string TeacherPath { get; init; }
     /// <summary>Heads of the teacher when its width is not in the standard table.</summary>
     public int? TeacherHeads { get; init; }
+    /// <summary>--pos-embed-resample: how the teacher's table reaches the student's image size; null = the rule of the teacher file's source.</summary>
+    public PosEmbedRule? TeacherPosEmbedResample { get; init; }
     public required VitConfig Student { get; init; }
     public int ProjectorLayers { get; init; } = 4;
     public DistillLossOptions Loss { get; init; } = new();

@@ -13,6 +13,8 @@ public sealed record FinetuneJobConfig
     public required string Checkpoint { get; init; }
     public required string DataRoot { get; init; }
     public int ImageSize { get; init; } = 224;
+    /// <summary>--pos-embed-resample: null = the rule of the checkpoint's source.</summary>
+    public Models.PosEmbedRule? PosEmbedResample { get; init; }
     public required TrainerOptions Trainer { get; init; }
     /// <summary>Layer-wise lr decay (1 = off; MAE: 0.75 for ViT-B, 0.65 ViT-L).</summary>
     public double LayerDecay { get; init; } = 0.75;
@@ -111,7 +113,7 @@ public static class FinetuneJob
     /// <summary>The checkpoint's ViT rebuilt with drop path, plus a fresh head.</summary>
     static FinetuneModel Build(FinetuneJobConfig cfg, int classes, Action<string>? log)
     {
-        var (loaded, loadedConfig) = VitCheckpointLoader.Load(cfg.Checkpoint, imageSize: cfg.ImageSize, info: log);
+        var (loaded, loadedConfig) = VitCheckpointLoader.Load(cfg.Checkpoint, new VitInferenceOptions { Resampling = cfg.PosEmbedResample }, imageSize: cfg.ImageSize, info: log);
         using var _ = loaded;
         var vit = new VisionTransformer(loadedConfig with { DropPathRate = cfg.DropPath });
         StateDictLoader.Load(vit, loaded.state_dict());

@@ -16,6 +16,8 @@ public sealed record KnnJobConfig
     public LabelSelection Labels { get; init; } = LabelSelection.All;
     /// <summary>0: the backbone's output; k: projector layer k of a distill checkpoint.</summary>
     public int EvalLayer { get; init; }
+    /// <summary>--pos-embed-resample: null = the rule of the checkpoint's source.</summary>
+    public Models.PosEmbedRule? PosEmbedResample { get; init; }
     /// <summary>Where features are cached; null: not cached.</summary>
     public string? FeatureCacheDir { get; init; }
 }
@@ -38,7 +40,7 @@ public static class KnnJob
         if (cfg.Ks.Count == 0 || cfg.Ks.Any(k => k <= 0)) throw new ArgumentException($"--k needs positive neighbour counts, got [{string.Join(", ", cfg.Ks)}].");
         if (cfg.Workers < 0) throw new ArgumentException($"--workers must be >= 0, got {cfg.Workers}.");
         if (!Directory.Exists(cfg.DataRoot) && !File.Exists(cfg.DataRoot)) throw new DirectoryNotFoundException($"--data {cfg.DataRoot}: no such folder.");
-        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: ctx.MainLog, device: ctx.Device);
+        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, new Checkpoints.VitInferenceOptions { Resampling = cfg.PosEmbedResample }, log: ctx.MainLog, device: ctx.Device);
         var (fullTrain, test) = EvaluationFeatures.Get(model, cfg.Checkpoint, cfg.DataRoot, cfg.ImageSize, cfg.FeatureCacheDir, cfg.BatchSize, cfg.Workers, log,
             ctx.Progress.Stage, ctx.Stop, dist);
         using var _t = test;

@@ -21,6 +21,8 @@ public sealed record LinearJobConfig
     public int EvalBatchSize { get; init; } = 256;
     public LabelSelection Labels { get; init; } = LabelSelection.All;
     public int EvalLayer { get; init; }
+    /// <summary>--pos-embed-resample: null = the rule of the checkpoint's source.</summary>
+    public Models.PosEmbedRule? PosEmbedResample { get; init; }
     public string? FeatureCacheDir { get; init; }
     public bool Resume { get; init; }
 }
@@ -45,7 +47,7 @@ public static class LinearJob
             BaseLrs = cfg.BaseLrs, Epochs = cfg.Trainer.Epochs, WarmupEpochs = cfg.Trainer.WarmupEpochs, BatchSize = cfg.Trainer.BatchSize,
             MinLr = cfg.Trainer.MinLr, Seed = cfg.Trainer.Seed,
         }.Validate();
-        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, log: log, device: ctx.Device);
+        using var model = EvaluatedBackbone.Load(cfg.Checkpoint, cfg.ImageSize, cfg.EvalLayer, new Checkpoints.VitInferenceOptions { Resampling = cfg.PosEmbedResample }, log: log, device: ctx.Device);
         var (trainSet, valSet) = EvaluationData.Open(cfg.DataRoot, cfg.Labels);
         // The labelled subset goes into the run, in the format --label-file reads, so it can be reused.
         if (ctx.IsMain && trainSet is AttnDistill.Data.SubsetDataset subset) LabelSelection.SaveInRun(subset.Source, subset.Indices, ctx.OutDir);

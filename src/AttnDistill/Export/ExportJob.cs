@@ -27,18 +27,15 @@ public static class ExportJob
             info?.Invoke($"head: {head.NumClasses} classes from {head.InFeatures} features{(head.HasBatchNorm ? ", BatchNorm (eval) first" : "")}");
 
         using var noGrad = no_grad();
-        // Loaded at its trained size: another --image-size takes the position table the model itself
-        // uses for that input (DINO's interpolation), so the file equals the model run at that size.
-        var (model, trained) = VitCheckpointLoader.Load(request.Checkpoint, request.Inference, request.CheckpointKey, imageSize: null, info);
+        // Built at the requested size: pos_embed is resampled at load by the rule of the file's
+        // source (named in the log), the same table knn, linear and distill use at that size.
+        var (model, cfg) = VitCheckpointLoader.Load(request.Checkpoint, request.Inference, request.CheckpointKey, imageSize: request.ImageSize, info);
         using (model)
         {
             model.eval();
-            var cfg = VitOnnxExporter.ExportedConfig(trained, request.ImageSize);
-            if (cfg.ImageSize != trained.ImageSize)
-                info?.Invoke($"image size {trained.ImageSize} -> {cfg.ImageSize}: position table for a {cfg.GridSize}x{cfg.GridSize} grid");
             if (request.Format is ExportFormat.Pth or ExportFormat.Safetensors)
             {
-                var state = VitOnnxExporter.StateDictAt(model, cfg.ImageSize);
+                var state = VitOnnxExporter.StateDictAt(model, null);
                 try
                 {
                     if (request.Format == ExportFormat.Pth) BackboneExport.SavePth(state, outPath);

@@ -85,7 +85,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
             using var table = PositionEmbedding.SinCos2D(Config.EmbedDim, gridH);
             return table.unsqueeze(0).to(pos_embed.device);
         }
-        return PositionEmbedding.Interpolate(pos_embed, gridH, gridW);
+        return PosEmbedResampling.Resample(pos_embed, gridH, gridW, PosEmbedRule.Dino);
     }
 
     /// <summary>Runs the blocks on prepared tokens; collects attention of the requested blocks.</summary>

@@ -91,8 +91,8 @@ public sealed class MaskedAutoencoder : nn.Module
     public Tensor Unpatchify(Tensor x)
     {
         long b = x.shape[0], l = x.shape[1];
-        long g = (long)Math.Round(Math.Sqrt(l));
-        if (g * g != l || x.shape[2] != P * P * C)
+        long g = TokenGrid.SideOfPatches(l) ?? 0;
+        if (g == 0 || x.shape[2] != P * P * C)
             throw new ArgumentException($"patches of shape [{string.Join(", ", x.shape)}] are not a square grid of {P}x{P}x{C} patches.");
         using var y = x.reshape(b, g, g, P, P, C);                      // (B, gh, gw, p, q, C)
         using var perm = y.permute(0, 5, 1, 3, 2, 4);                   // (B, C, gh, p, gw, q)
@@ -164,8 +164,7 @@ public sealed class MaskedAutoencoder : nn.Module
     Tensor DecoderPositionTable(long numPatches)
     {
         if (numPatches == decoder_pos_embed.shape[1] - 1) return decoder_pos_embed;
-        int g = (int)Math.Round(Math.Sqrt(numPatches));
-        if (g * g != numPatches) throw new ArgumentException($"{numPatches} patches are not a square grid: the decoder needs square images.");
+        int g = TokenGrid.SideOfPatches(numPatches) ?? throw new ArgumentException($"{numPatches} patches are not a square grid: the decoder needs square images.");
         return PositionEmbedding.SinCos2D(Config.DecoderEmbedDim, g).unsqueeze(0).to(decoder_pos_embed.device);
     }
 

@@ -50,27 +50,30 @@ public class StateDictLoaderTests
     }
 
     [Fact]
-    public void PosEmbedOnAnotherGridIsResampledBicubicallyAndReported()
+    public void PosEmbedOnAnotherGridIsResampledByDinosRuleByDefaultAndReported()
     {
         using var c = CheckpointReader.Read(VitFixtures.Path("vit_a.pth"));
         var cfg = VitFixtures.Config("vit_a") with { ImageSize = 24 };
         using var m = new VisionTransformer(cfg);
         var notes = new List<string>();
         var report = StateDictLoader.Load(m, c.Tensors, notes.Add);
-        Assert.Contains("resampled bicubically from grid 4", Assert.Single(notes));
+        Assert.Contains("grid 4 (17 tokens) -> grid 6 (37 tokens) by DINO's interpolate_pos_encoding", Assert.Single(notes));
         Assert.Equal(notes, report.Notes);
-        using var want = PosEmbedResampler.Resample(c.Tensors["pos_embed"], 6);
+        using var want = PosEmbedResampling.Resample(c.Tensors["pos_embed"], 6, 6, PosEmbedRule.Dino);
         Assert.Equal(new long[] { 1, 37, 32 }, want.shape);
         Assert.True(want.equal(m.PosEmbed).all().item<bool>());
         // CLS row kept as is.
         Assert.True(c.Tensors["pos_embed"][0, 0].equal(m.PosEmbed[0, 0]).all().item<bool>());
     }
 
-    [Fact]
-    public void ResamplingAConstantTableKeepsItConstant()
+    [Theory]
+    [InlineData(PosEmbedRule.Dino)]
+    [InlineData(PosEmbedRule.Timm)]
+    [InlineData(PosEmbedRule.Mae)]
+    public void ResamplingAConstantTableKeepsItConstant(PosEmbedRule rule)
     {
         using var pe = full(1, 1 + 16, 8, 0.5f);
-        using var r = PosEmbedResampler.Resample(pe, 7);
+        using var r = PosEmbedResampling.Resample(pe, 7, 7, rule);
         Assert.Equal(new long[] { 1, 50, 8 }, r.shape);
         Assert.InRange((r - 0.5f).abs().max().item<float>(), 0f, 1e-6f);
     }
