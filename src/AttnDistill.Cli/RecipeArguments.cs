@@ -174,6 +174,7 @@ public static class RecipeArguments
         {
             if (option.Name is "--help" or ConfigOption || !option.Name.StartsWith("--", StringComparison.Ordinal)) continue;
             var value = parsed.GetValue<object?>(option.Name);
+            if (option is Commands.INumberListDefaults list && value is null or Array { Length: 0 }) value = list.Defaults;
             lines.Add($"{option.Name[2..]}: {Format(value)}");
         }
         return string.Join('\n', lines) + "\n";

@@ -10,7 +10,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var cmd = new Command("bench", "Time the workloads (distillation steps, MAE step, k-NN, feature extraction) in fp32 and bf16 against the fp32/bf16 matmul FLOP/s measured first; prints medians and writes JSON.");
-        var workloads = new Option<string[]>("--workloads") { Description = $"Workloads to run: {string.Join(", ", BenchOptions.AllWorkloads)} (none: only the matmul bar and --data).", DefaultValueFactory = _ => BenchOptions.AllWorkloads.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var workloads = new Option<string[]>("--workloads") { Description = $"Workloads to run, separated by spaces or commas: {string.Join(", ", BenchOptions.AllWorkloads)} (default: all; none: only the matmul bar and --data).", AllowMultipleArgumentsPerToken = true };
         var repeats = TrainerOptionSet.Positive("--repeats", "Timed runs of every variant (variants alternate).", 5);
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs of every variant first.", DefaultValueFactory = _ => 1 };
         var matmulRepeats = TrainerOptionSet.Positive("--matmul-repeats", "Timed runs of the matmul bar.", 10);
@@ -23,7 +23,7 @@ public static class BenchCommand
         scale.AcceptOnlyFromAmong("paper", "tiny");
         var json = new Option<string?>("--json") { Description = "Write every timing (with load averages) to this JSON file." };
         var data = new Option<string[]>("--data") { Description = "Also time our data loader (RandomResizedCrop 224 + flip + normalize) on these folders' train/ split, and torchvision's on the same files (python3 with torchvision, e.g. Debian's python3-torchvision).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => Array.Empty<string>() };
-        var dataWorkers = new Option<int[]>("--data-workers") { Description = "Loader thread counts for --data, each timed.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => new[] { 1, 2 } };
+        var dataWorkers = new NumberListOption<int>("--data-workers", "Loader thread counts for --data, each timed:", new[] { 1, 2 });
         var noTorchvision = new Option<bool>("--no-torchvision") { Description = "Time only our loader for --data, not torchvision's." };
         var seed = new Option<int>("--seed") { Description = "Seed of weights and inputs.", DefaultValueFactory = _ => 0 };
         var suite = new Option<string>("--suite") { Description = "workloads: the timings above; device-check: the GPU check of scripts/gpu-check.sh (matmul bar, bf16 distillation steps with their first-step loss against fp32 on the CPU, k-NN, ONNX export) on --device.", DefaultValueFactory = _ => "workloads" };
@@ -44,11 +44,11 @@ public static class BenchCommand
                 throw new ArgumentException($"--device {parsed.GetValue(device)}: the workloads suite times the CPU; use --suite device-check to time {AttnDistill.Runs.RunDevice.Name(asked)}.");
             var options = new BenchOptions
             {
-                Workloads = parsed.GetValue(workloads)!.Where(w => w != "none").ToArray(), Repeats = parsed.GetValue(repeats), Warmup = parsed.GetValue(warmup),
+                Workloads = (parsed.GetValue(workloads) is { Length: > 0 } given ? given.SelectMany(w => w.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) : BenchOptions.AllWorkloads).Where(w => w != "none").ToArray(), Repeats = parsed.GetValue(repeats), Warmup = parsed.GetValue(warmup),
                 MatmulRepeats = parsed.GetValue(matmulRepeats), Levers = !parsed.GetValue(noLevers), Memory = !parsed.GetValue(noMemory),
                 QuietLoad = parsed.GetValue(quietLoad), MaxWait = TimeSpan.FromMinutes(parsed.GetValue(maxWait)),
                 Shapes = parsed.GetValue(scale) == "tiny" ? BenchShapes.Tiny : BenchShapes.Paper, Seed = parsed.GetValue(seed),
-                DataRoots = parsed.GetValue(data)!, DataWorkers = parsed.GetValue(dataWorkers)!, TorchvisionReference = !parsed.GetValue(noTorchvision),
+                DataRoots = parsed.GetValue(data)!, DataWorkers = dataWorkers.Read(parsed), TorchvisionReference = !parsed.GetValue(noTorchvision),
             }.Validate();
             string command = "attndistill " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1));
             var report = BenchSuite.Run(options, command, ConsoleReporting.Info, stop);

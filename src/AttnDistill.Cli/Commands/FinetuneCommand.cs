@@ -19,7 +19,7 @@ public static class FinetuneCommand
         var evalBatch = TrainerOptionSet.Positive("--eval-batch-size", "Images per forward pass when validating.", 256);
         var mixup = new Option<double>("--mixup") { Description = "Mixup alpha; 0 = off (MAE's fine-tuning recipes: 0.8).", DefaultValueFactory = _ => 0.8 };
         var cutmix = new Option<double>("--cutmix") { Description = "CutMix alpha; 0 = off (MAE's recipes: 1.0).", DefaultValueFactory = _ => 1.0 };
-        var cutmixMinMax = new Option<double[]>("--cutmix-minmax") { Description = "CutMix box side min and max as fractions of the image (overrides the alpha; timm).", AllowMultipleArgumentsPerToken = true };
+        var cutmixMinMax = new NumberListOption<double>("--cutmix-minmax", "CutMix box side min and max as fractions of the image (overrides the alpha; timm):", count: 2);
         var mixupProb = new Option<double>("--mixup-prob") { Description = "Probability of mixing a batch (or element) at all.", DefaultValueFactory = _ => 1.0 };
         var mixupSwitch = new Option<double>("--mixup-switch-prob") { Description = "Probability of CutMix instead of Mixup when both are on.", DefaultValueFactory = _ => 0.5 };
         var mixupMode = new Option<string>("--mixup-mode") { Description = "Draw mixing parameters per batch, pair or elem.", DefaultValueFactory = _ => "batch" };
@@ -45,7 +45,7 @@ public static class FinetuneCommand
                 DropPath = parsed.GetValue(dropPath), LabelSmoothing = parsed.GetValue(smoothing), EvalEvery = parsed.GetValue(evalEvery),
                 EvalBatchSize = parsed.GetValue(evalBatch), Workers = parsed.GetValue(trainer.Workers), Labels = eval.Labels(parsed), PosEmbedResample = eval.Resampling(parsed),
                 Resume = parsed.GetValue(trainer.Resume),
-                Mixup = MixupFrom(parsed.GetValue(mixup), parsed.GetValue(cutmix), parsed.GetValue(cutmixMinMax), parsed.GetValue(mixupProb), parsed.GetValue(mixupSwitch), parsed.GetValue(mixupMode)!),
+                Mixup = MixupFrom(parsed.GetValue(mixup), parsed.GetValue(cutmix), cutmixMinMax.Read(parsed), parsed.GetValue(mixupProb), parsed.GetValue(mixupSwitch), parsed.GetValue(mixupMode)!),
                 EraseProbability = parsed.GetValue(reprob), EraseCount = parsed.GetValue(recount),
                 EraseMode = Enum.Parse<AttnDistill.Data.Mixing.ErasingMode>(parsed.GetValue(remode)!, ignoreCase: true),
                 GlobalPool = parsed.GetValue(globalPool) && !parsed.GetValue(clsToken),

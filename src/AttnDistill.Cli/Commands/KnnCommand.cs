@@ -11,7 +11,7 @@ public static class KnnCommand
         var cmd = new Command("knn", "Weighted k-NN accuracy (DINO protocol, T 0.07, cosine) of a frozen backbone; writes metrics.json.");
         var eval = new EvaluationOptionSet(evalLayer: true);
         eval.AddTo(cmd);
-        var ks = new Option<int[]>("--k") { Description = "Neighbour counts.", DefaultValueFactory = _ => Knn.DefaultKs.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var ks = new NumberListOption<int>("--k", "Neighbour counts:", Knn.DefaultKs.ToArray());
         var temperature = TrainerOptionSet.PositiveDouble("--temperature", "T of the vote weights exp(cos / T) (DINO: 0.07).", Knn.DefaultTemperature);
         var batch = TrainerOptionSet.Positive("--batch-size", "Images per forward pass.", 256);
         var workers = TrainerOptionSet.WorkerCount("--workers", "Data loading threads.");
@@ -26,7 +26,7 @@ public static class KnnCommand
             var job = new KnnJobConfig
             {
                 Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
-                ImageSize = parsed.GetValue(eval.ImageSize), Ks = parsed.GetValue(ks)!, Temperature = parsed.GetValue(temperature),
+                ImageSize = parsed.GetValue(eval.ImageSize), Ks = ks.Read(parsed), Temperature = parsed.GetValue(temperature),
                 BatchSize = parsed.GetValue(batch), Workers = parsed.GetValue(workers), Labels = eval.Labels(parsed),
                 EvalLayer = eval.EvalLayer(parsed), PosEmbedResample = eval.Resampling(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
             };

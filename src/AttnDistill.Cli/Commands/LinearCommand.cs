@@ -12,7 +12,7 @@ public static class LinearCommand
         var cmd = new Command("linear", "Linear probing (MAE protocol: BatchNorm w/o affine + Linear, LARS, warm-up + cosine) with an lr sweep trained in one pass; writes metrics.json and linear_head.safetensors.");
         var eval = new EvaluationOptionSet(evalLayer: true);
         eval.AddTo(cmd);
-        var sweep = new Option<double[]>("--sweep") { Description = "Base lrs of the sweep (peak lr = base lr x batch / 256; MAE: 0.1).", DefaultValueFactory = _ => new LinearProbeOptions().BaseLrs.ToArray(), AllowMultipleArgumentsPerToken = true };
+        var sweep = new NumberListOption<double>("--sweep", "Base lrs of the sweep (peak lr = base lr x batch / 256; MAE: 0.1):", new LinearProbeOptions().BaseLrs.ToArray());
         var cached = new Option<bool>("--cached-features") { Description = "Train on cached center-crop features (fast; no augmentation) instead of MAE's RandomResizedCrop + flip recomputed every batch." };
         var evalBatch = TrainerOptionSet.Positive("--eval-batch-size", "Images per forward pass when extracting features.", 256);
         var cache = EvaluationOptionSet.FeatureCacheOption();
@@ -25,7 +25,7 @@ public static class LinearCommand
             var job = new LinearJobConfig
             {
                 Checkpoint = ZooDownloads.Resolve(parsed.GetValue(eval.Checkpoint)!, "--checkpoint", stop), DataRoot = parsed.GetValue(eval.Data)!,
-                ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), BaseLrs = parsed.GetValue(sweep)!,
+                ImageSize = parsed.GetValue(eval.ImageSize), Trainer = trainer.Read(parsed), BaseLrs = sweep.Read(parsed),
                 Augment = !parsed.GetValue(cached), Workers = parsed.GetValue(trainer.Workers), EvalBatchSize = parsed.GetValue(evalBatch),
                 Labels = eval.Labels(parsed), EvalLayer = eval.EvalLayer(parsed), PosEmbedResample = eval.Resampling(parsed), FeatureCacheDir = EvaluationOptionSet.FeatureCacheDir(parsed, cache, output),
                 Resume = parsed.GetValue(trainer.Resume),

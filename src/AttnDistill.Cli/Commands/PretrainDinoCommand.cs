@@ -38,9 +38,9 @@ public static class PretrainDinoCommand
         var lr = new Option<double>("--lr") { Description = "Learning rate at batch 256, after the warm-up: the peak is lr x batch x processes / 256 (0.0005).", DefaultValueFactory = _ => d.Lr };
         var minLr = new Option<double>("--min-lr") { Description = "Learning rate at the end of the cosine (1e-6).", DefaultValueFactory = _ => d.MinLr };
         var warmup = new Option<int>("--warmup-epochs") { Description = "Epochs of the linear lr warm-up (10).", DefaultValueFactory = _ => d.WarmupEpochs };
-        var globalScale = Pair("--global-crops-scale", "Area range of the two global crops (0.4 1).", 0.4, 1.0);
+        var globalScale = Pair("--global-crops-scale", "Area range of the two global crops:", 0.4, 1.0);
         var localNumber = new Option<int>("--local-crops-number") { Description = "Number of small local crops; 0 = two global crops only (8).", DefaultValueFactory = _ => 8 };
-        var localScale = Pair("--local-crops-scale", "Area range of the local crops (0.05 0.4).", 0.05, 0.4);
+        var localScale = Pair("--local-crops-scale", "Area range of the local crops:", 0.05, 0.4);
         var localSize = new Option<int?>("--local-crops-size") { Description = "Side of the local crops (DINO: 96 at 224); default image size x 96 / 224 rounded to a multiple of the patch size (12 for 28 or 32 with patch 4)." };
         var dropPath = new Option<double>("--drop-path-rate") { Description = "Stochastic depth of the student (0.1); the teacher has none.", DefaultValueFactory = _ => 0.1 };
         var saveckp = new Option<int>("--saveckp-freq") { Description = "Write teacher-EEEE.safetensors (the teacher backbone, for k-NN curves) every N epochs; 0 = never (main_dino saves its whole checkpoint every 20).", DefaultValueFactory = _ => 0 };
@@ -67,8 +67,8 @@ public static class PretrainDinoCommand
                 PosEmbed = PosEmbedKind.Learnable,
                 DropPathRate = parsed.GetValue(dropPath),
             }).Validate();
-            var gs = parsed.GetValue(globalScale)!;
-            var ls = parsed.GetValue(localScale)!;
+            var gs = globalScale.Read(parsed);
+            var ls = localScale.Read(parsed);
             var job = new DinoPretrainJobConfig
             {
                 DataRoot = parsed.GetValue(data)!,
@@ -123,9 +123,5 @@ public static class PretrainDinoCommand
     }
 
     /// <summary>A two-number option (main_dino's nargs='+' scale pairs).</summary>
-    static Option<double[]> Pair(string name, string description, double lo, double hi)
-    {
-        var o = new Option<double[]>(name) { Description = description, DefaultValueFactory = _ => new[] { lo, hi }, AllowMultipleArgumentsPerToken = true, Arity = new ArgumentArity(2, 2) };
-        return o;
-    }
+    static NumberListOption<double> Pair(string name, string description, double lo, double hi) => new(name, description, new[] { lo, hi }, count: 2);
 }

@@ -119,6 +119,11 @@ public static class CheckpointReader
                 throw new CheckpointFormatException(
                     $"{path}: the backbone has tensors this ViT does not implement: {string.Join(", ", unsupported.Take(8))}" +
                     $"{(unsupported.Count > 8 ? $" ... ({unsupported.Count} in all)" : "")} (layer scale, distillation or register tokens?).");
+            if (kept.Count > 0 && !kept.ContainsKey("norm.weight") && origin.Count > 0 && HasGlobalPoolHead(current))
+                throw new CheckpointFormatException(
+                    $"{path}: a classifier fine-tuned with global pooling (MAE main_finetune / timm: fc_norm.* and head.*, no final norm.*): " +
+                    "its feature is the mean patch token through fc_norm, not the normalized CLS token this backbone gives, so it cannot be read as a backbone. " +
+                    "For knn, linear, distill and visualize pass the pre-trained checkpoint it was fine-tuned from (MAE: mae_pretrain_vit_*.pth, --teacher mae_vitb16).");
             if (kept.Count == 0)
             {
                 string where = wrapper is null ? "at the top level" : $"under '{wrapper}'";
@@ -143,6 +148,14 @@ public static class CheckpointReader
         {
             DisposeUnkept(root, keptRefs, new HashSet<object>(ReferenceEqualityComparer.Instance));
         }
+    }
+
+    /// <summary>True when the dict holds a global-pool classifier head: fc_norm.weight (after prefix stripping).</summary>
+    static bool HasGlobalPoolHead(IDictionary dict)
+    {
+        foreach (DictionaryEntry e in dict)
+            if (e.Key is string k && StripPrefixes(k) == "fc_norm.weight" && e.Value is Tensor) return true;
+        return false;
     }
 
     /// <summary>Removes the known wrapper prefixes from the front of a name, repeatedly ("module.backbone.x" -> "x").</summary>

@@ -152,4 +152,23 @@ public class CheckpointReaderTests
         var ex = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.Read(cut));
         Assert.Contains("truncated", ex.Message);
     }
+
+    [Fact]
+    public void AGlobalPoolClassifierIsNamedWithWhatToPassInstead()
+    {
+        // MAE's and timm's fine-tuned layout, as our own finetune writes it: fc_norm.* and head.*, no norm.*.
+        string path = Temp("finetuned.pth");
+        using (var vit = new VisionTransformer(VitFixtures.Config("vit_a")))
+        using (var model = new AttnDistill.Evaluation.FinetuneModel(vit, 10, globalPool: true))
+        {
+            var state = model.ExportStateDict();
+            Assert.Contains("fc_norm.weight", state.Keys);
+            Assert.DoesNotContain("norm.weight", state.Keys);
+            BackboneExport.SavePth(state, path);
+        }
+        var ex = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.Read(path));
+        Assert.Contains("fine-tuned with global pooling", ex.Message);
+        Assert.Contains("pass the pre-trained checkpoint", ex.Message);
+        Assert.DoesNotContain("\n", ex.Message);
+    }
 }
