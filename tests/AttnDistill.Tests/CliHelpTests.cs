@@ -35,6 +35,20 @@ public class CliHelpTests
             Assert.Contains(flag, output);
     }
 
+    /// <summary>The authors' exact interpolation is one switch away, and --help says what it costs.</summary>
+    [Fact]
+    public void ClampInterpolationFalseParsesAndIsDocumented()
+    {
+        var parsed = AttnDistill.Cli.CliApp.Parse(AttnDistill.Cli.CliApp.BuildRoot(),
+            new[] { "distill", "--data", "d", "--teacher", "t.pth", "--out", "o", "--clamp-interpolation", "false" });
+        Assert.Empty(parsed.Errors);
+        Assert.False(parsed.GetValue<bool>("--clamp-interpolation"));
+        Assert.Contains("clamp-interpolation: false", AttnDistill.Cli.RecipeArguments.Resolve(parsed));
+        var (code, output) = CliProcess.Attndistill("distill", "--help");
+        Assert.True(code == 0, output);
+        Assert.Contains("the authors' interpolation exactly", output);
+    }
+
     [Fact]
     public void DataInspectAndSubsetReadAFolder()
     {

@@ -40,6 +40,24 @@ public class RecipeTests
         Assert.True(parsed.Errors.Count == 0, string.Join("; ", parsed.Errors.Select(e => e.Message)));
     }
 
+    /// <summary>Table 7: the ImageNet-Subset students of Table 10 (like their MAE teacher) use fixed sin-cos position tables.</summary>
+    [Fact]
+    public void Table10StudentsHaveSinCosPositionTables()
+    {
+        var files = Directory.GetFiles(RecipesDir, "table10-*.yaml").Order().ToList();
+        Assert.NotEmpty(files);
+        foreach (string path in files)
+            foreach (string row in RecipeArguments.Rows(path))
+            {
+                var parsed = CliApp.Parse(CliApp.BuildRoot(), new[] { "distill", "--config", $"{path}#{row}", "--out", Path.GetTempPath() });
+                Assert.True(parsed.Errors.Count == 0, string.Join("; ", parsed.Errors.Select(e => e.Message)));
+                string student = parsed.GetValue<string>("--student")!;
+                var pe = parsed.GetValue<AttnDistill.Models.PosEmbedKind?>("--student-pos-embed");
+                bool sinCos = (pe ?? AttnDistill.Models.VitPresets.Get(student).PosEmbed) == AttnDistill.Models.PosEmbedKind.SinCos;
+                Assert.True(sinCos, $"{Path.GetFileName(path)}#{row}: student {student} (pos embed {pe?.ToString() ?? "the preset's"}) is not sin-cos");
+            }
+    }
+
     [Fact]
     public void AFamilyWithoutARowNamesItsRowsAndAnUnknownKeyIsNamed()
     {

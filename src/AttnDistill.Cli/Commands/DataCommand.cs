@@ -43,18 +43,18 @@ public static class DataCommand
     static void Print(DatasetReport report, bool allClasses)
     {
         AnsiConsole.MarkupLineInterpolated($"[bold]{TerminalText.Safe(report.Root)}[/]: {report.Format}");
-        var table = new Table().AddColumn("split").AddColumn("source").AddColumn("images").AddColumn("classes")
+        var table = new Table().AddColumn("split").AddColumn("source").AddColumn("readable").AddColumn("classes")
             .AddColumn("width (min/mean/max)").AddColumn("height (min/mean/max)").AddColumn("unreadable");
         foreach (var s in report.Splits)
         {
             string w = s.Sizes is { } z ? $"{z.MinWidth} / {z.MeanWidth:F0} / {z.MaxWidth}" : "-";
             string h = s.Sizes is { } y ? $"{y.MinHeight} / {y.MeanHeight:F0} / {y.MaxHeight}" : "-";
-            table.AddRow(s.Split.ToString(), Markup.Escape(TerminalText.Safe(s.Source)), s.Count.ToString(), s.ClassNames.Count.ToString(), w, h, s.UnreadableCount.ToString());
+            table.AddRow(s.Split.ToString(), Markup.Escape(TerminalText.Safe(s.Source)), s.ReadableCount.ToString(), s.ClassNames.Count.ToString(), w, h, s.UnreadableCount.ToString());
         }
         AnsiConsole.Write(table);
         foreach (var s in report.Splits)
         {
-            var counts = new Table().Title($"{s.Split}: images per class").AddColumn("class").AddColumn("images");
+            var counts = new Table().Title($"{s.Split}: files per class").AddColumn("class").AddColumn("files");
             var rows = Enumerable.Range(0, s.ClassNames.Count).ToList();
             if (!allClasses && rows.Count > 12) rows = rows.Take(6).Concat(rows.TakeLast(6)).ToList();
             int previous = -1;

@@ -13,7 +13,7 @@ public static class DistillCommand
         var data = new Option<string>("--data") { Description = "Training images: an ImageFolder root (train/<class>/*.jpg), IDX (Fashion-MNIST) or CIFAR binary folder.", Required = true };
         var teacher = new Option<string>("--teacher") { Description = "Teacher: a zoo name (dino_vits16, dino_vits8, dino_vitb16, mae_vitb16, ibot_vits16, mugs_vits16, ...: downloaded once into the torch.hub cache, see attndistill models) or a checkpoint file: DINO/MAE/Mugs/iBOT/timm .pth or .safetensors, or ours (pretrain-mae's teacher.safetensors).", Required = true };
         var teacherHeads = new Option<int?>("--teacher-heads") { Description = "Teacher heads when its width is not 192/384/768/1024." };
-        var teacherResample = PosEmbedResampleOption.Create("the teacher's");
+        var teacherResample = PosEmbedResampleOption.Create("the teacher's", "--teacher-pos-embed-resample");
         var student = new Option<string>("--student") { Description = "Student architecture: this project's names (vit_tiny_patch16, vit_tiny_d8_patch32, mae_* for sin-cos PE), timm's (vit_tiny_patch16_224), DeiT's (deit_tiny_patch16_224) or a size (vit_tiny, vit_small: patch from --student-patch, else 16); attndistill models lists them.", DefaultValueFactory = _ => "vit_tiny_patch16" };
         var patch = new Option<int?>("--student-patch") { Description = "Student patch size (Table 10 'patch size')." };
         var depth = new Option<int?>("--student-depth") { Description = "Student blocks (Table 10 'layers')." };
@@ -27,6 +27,7 @@ public static class DistillCommand
         var temp = new Option<double>("--attn-T") { Description = "T, the head-aggregation temperature (paper best 10; 5 and 20 worse).", DefaultValueFactory = _ => 10 };
         var agg = new Option<AttentionAggregation>("--aggregation") { Description = "Head aggregation (Table 10 'aggregation'): product (the method's log-sum), max, mean, min, none (per head; head counts must match).", DefaultValueFactory = _ => AttentionAggregation.Product };
         var interp = new Option<bool>("--interpolate") { Description = "Bicubic-resize the teacher's patch attention to the student's grid when patch sizes differ.", DefaultValueFactory = _ => true };
+        var clampInterp = new Option<bool>("--clamp-interpolation") { Description = "Cut the resized attention at 0 before its CLS-mass rescaling (true, this project's default). false: the authors' interpolation exactly, whose negative bicubic overshoot meets log() in product aggregation and turns that batch's loss NaN (the batch is then skipped).", DefaultValueFactory = _ => true };
         var allBlocks = new Option<bool>("--attn-all-blocks") { Description = "Attention loss on every block (Table 10 'attention layer: all') instead of the last." };
         var byValue = new Option<bool>("--weight-by-value") { Description = "Weight attention by value-vector norms before the loss (Table 10 'weight by VALUE', after ATS)." };
         var attnLoss = new Option<AttentionLossKind>("--attn-loss") { Description = "KL (the method) or MSE (Table 10 'MSE').", DefaultValueFactory = _ => AttentionLossKind.KL };
@@ -36,7 +37,7 @@ public static class DistillCommand
         var tau = new Option<double>("--compress-tau") { Description = "CompRess temperature.", DefaultValueFactory = _ => CompressLoss.DefaultTau };
         var precision = TrainerOptionSet.PrecisionOption();
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
-        foreach (var o in new Option[] { config, data, teacher, teacherHeads, teacherResample, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
+        foreach (var o in new Option[] { config, data, teacher, teacherHeads, teacherResample, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, clampInterp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
             cmd.Options.Add(o);
         var trainer = new TrainerOptionSet();
         trainer.AddTo(cmd);
@@ -60,7 +61,7 @@ public static class DistillCommand
                 Loss = new DistillLossOptions
                 {
                     WeightCls = parsed.GetValue(wCls), WeightAttn = parsed.GetValue(wAttn), AttnTemperature = parsed.GetValue(temp),
-                    Aggregation = parsed.GetValue(agg), Interpolate = parsed.GetValue(interp), AllBlocks = parsed.GetValue(allBlocks),
+                    Aggregation = parsed.GetValue(agg), Interpolate = parsed.GetValue(interp), ClampInterpolation = parsed.GetValue(clampInterp), AllBlocks = parsed.GetValue(allBlocks),
                     WeightByValue = parsed.GetValue(byValue), AttnLoss = parsed.GetValue(attnLoss), PatchTokenAlign = parsed.GetValue(patchAlign),
                 },
                 Method = parsed.GetValue(method), CompressQueue = parsed.GetValue(queue), CompressTau = parsed.GetValue(tau),

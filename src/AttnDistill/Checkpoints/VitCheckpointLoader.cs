@@ -27,7 +27,7 @@ public static class VitCheckpointLoader
         {
             var source = PosEmbedSource.Of(ckpt);
             if (options?.Resampling is PosEmbedRule rule && rule != source.Rule)
-                source = new PosEmbedSource(rule, false, $"--pos-embed-resample {rule.ToString().ToLowerInvariant()} (the file looks like {source.Why})");
+                source = new PosEmbedSource(rule, false, $"the rule asked for ({rule.ToString().ToLowerInvariant()}; the file looks like {source.Why})");
             StateDictLoader.Load(model, ckpt.Tensors, info, source);
         }
         catch

@@ -21,6 +21,9 @@ public sealed record SplitReport(
 {
     /// <summary>ImageFolder: image files torchvision's ImageFolder does not list (.gif), so not in <see cref="Count"/>.</summary>
     public int IgnoredImageFiles { get; init; }
+
+    /// <summary>Items that could be read: <see cref="Count"/> lists unreadable files too.</summary>
+    public int ReadableCount => Count - UnreadableCount;
 }
 
 /// <summary>Width/height range and mean over <see cref="Examined"/> readable items.</summary>

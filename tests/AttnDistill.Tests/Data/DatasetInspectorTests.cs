@@ -25,9 +25,18 @@ public class DatasetInspectorTests
         Assert.Equal(new[] { "cat", "dog", "emu" }, train.ClassNames);
         Assert.Equal(new[] { 3, 2, 0 }, train.CountsPerClass);
         Assert.Equal(1, train.UnreadableCount);
+        Assert.Equal(4, train.ReadableCount);
         Assert.EndsWith("1.jpg", Assert.Single(train.FirstUnreadable));
         Assert.Equal(new ImageSizeStats(10, 20, 6, 8, 13.25, 7.5, 4), train.Sizes);
         Assert.Equal(1, report.Splits[1].Count);
+
+        // The CLI's table: readable images and unreadable files in separate columns.
+        var (code, output) = TestSupport.CliProcess.Attndistill("data", "inspect", "--data", root);
+        Assert.True(code == 0, output);
+        Assert.Contains("readable", output);
+        var cells = output.Split('\n').First(l => l.StartsWith("│ Train ")).Split('│').Select(c => c.Trim()).Where(c => c.Length > 0).ToList();
+        Assert.Equal("4", cells[2]);        // split, source, readable, classes, width, height, unreadable
+        Assert.Equal("1", cells[^1]);
 
         // A truncated file passes a header read but not a full decode.
         var jpeg = File.ReadAllBytes(FixtureImage("big.jpg"));
