@@ -75,6 +75,26 @@ public class ExportJobTests : IDisposable
         TensorAssert.Close(model.forward(x), runner.Run(x)["feature"], "feature at 48 px", 0, 1e-4);
     }
 
+    /// <summary>Export at another size stores the table knn and distill load at that size: the file's source rule (or the one asked for).</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData(PosEmbedRule.Mae)]
+    [InlineData(PosEmbedRule.Timm)]
+    public void AnotherImageSizeExportsTheTableEveryOtherCommandLoads(PosEmbedRule? rule)
+    {
+        string source = Path.Combine(AppContext.BaseDirectory, "fixtures", "posembed", "posembed_vit.pth");
+        string outPath = File_($"at32-{rule}.safetensors");
+        var inference = new VitInferenceOptions { NumHeads = 4, Resampling = rule };
+        ExportJob.Run(new ExportRequest { Checkpoint = source, Out = outPath, Format = ExportFormat.Safetensors, ImageSize = 32, Inference = inference }, Context);
+        using var exported = CheckpointReader.Read(outPath);
+        var (loaded, cfg) = VitCheckpointLoader.Load(source, inference, imageSize: 32);
+        using (loaded)
+        {
+            Assert.Equal(4, cfg.GridSize);
+            Assert.True(exported.Tensors["pos_embed"].equal(loaded.PosEmbed).all().item<bool>(), $"export and the loader disagree under {rule?.ToString() ?? "the source's rule"}");
+        }
+    }
+
     [Theory]
     [InlineData(ExportFormat.Pth, "backbone.pth")]
     [InlineData(ExportFormat.Safetensors, "backbone_copy.safetensors")]
