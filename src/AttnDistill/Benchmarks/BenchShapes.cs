@@ -6,8 +6,8 @@ namespace AttnDistill.Benchmarks;
 public sealed record DistillShape(string Id, int ImageSize, int PatchSize, int BatchSize);
 
 /// <summary>
-/// Shapes of every workload. <see cref="Paper"/> is issue #10's (paper shapes where a CPU run is
-/// bearable); <see cref="Tiny"/> runs in seconds, for tests.
+/// Shapes of every workload. <see cref="Paper"/>: the paper's shapes where a CPU run is bearable;
+/// <see cref="Tiny"/> runs in seconds, for tests.
 /// </summary>
 public sealed record BenchShapes
 {

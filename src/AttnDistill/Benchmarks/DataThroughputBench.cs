@@ -3,7 +3,7 @@ using AttnDistill.Data.Transforms;
 
 namespace AttnDistill.Benchmarks;
 
-/// <summary>Our loader's images/s on a folder, timed several times (issue #3: side by side with torchvision).</summary>
+/// <summary>Our loader's images/s on a folder, timed several times (reported side by side with torchvision on the same files).</summary>
 public sealed record DataThroughputRow(string Root, int Images, int Workers, int ImageSize, IReadOnlyList<double> ImagesPerSecond, IReadOnlyList<double> Loads)
 {
     /// <summary>torchvision's DataLoader on the same folder and worker count, timed right after ours (null: not asked for).</summary>

@@ -6,7 +6,7 @@ using AttnDistill.Checkpoints;
 
 namespace AttnDistill.Tests.Reliability;
 
-/// <summary>Files made to lie (issue 22): PNG headers, safetensors offsets, compressed archives, FIFOs, odd folder names.</summary>
+/// <summary>Files made to lie: PNG headers, safetensors offsets, compressed archives, FIFOs, odd folder names.</summary>
 public static class HostileFiles
 {
     /// <summary>A PNG of the given header size, bit depth and colour type whose IDAT holds <paramref name="rows"/> (filter byte included) zlib-compressed.</summary>

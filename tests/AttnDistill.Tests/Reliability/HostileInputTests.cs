@@ -12,9 +12,9 @@ using DataLoader = AttnDistill.Data.DataLoader;
 namespace AttnDistill.Tests.Reliability;
 
 /// <summary>
-/// Issue 22, second round of adversarial inputs: each test is one numbered case of the issue and
-/// failed on the code before its fix. Through the real CLI entry point where the issue saw it
-/// there (exit code 2, one "error:" line naming the file or flag, no stack trace).
+/// The second round of adversarial inputs (hostile data folders, images, checkpoints, recipes):
+/// each test failed on the code before its fix. Through the real CLI entry point where a user
+/// meets it (exit code 2, one "error:" line naming the file or flag, no stack trace).
 /// </summary>
 public class HostileInputTests(BadConfigFixture f, ITestOutputHelper log) : IClassFixture<BadConfigFixture>
 {

@@ -49,7 +49,7 @@ public sealed class ResumeFixture
     }
 }
 
-/// <summary>Issue 22 cases 6-9: crafted checkpoints under --resume, changed settings under --resume, hostile recipes, --workers.</summary>
+/// <summary>Crafted checkpoints under --resume, changed settings under --resume, hostile recipes, --workers.</summary>
 public class HostileRunTests(ResumeFixture f, ITestOutputHelper log) : IClassFixture<ResumeFixture>
 {
     void AssertOneLineError((int Code, string Output) r, params string[] words) => CliErrors.AssertOneLine(log, r, words);

@@ -4,7 +4,7 @@ using Xunit;
 
 namespace AttnDistill.Tests.Reliability;
 
-/// <summary>Issue 22 case 5 (two runs on one --out) and the new switches of cases 2 and 13 (these use the API the fixes added).</summary>
+/// <summary>Two runs on one --out (the run lock), and the decode-budget and image-format switches, through the library API.</summary>
 public class RunFolderLockTests(BadConfigFixture f) : IClassFixture<BadConfigFixture>
 {
     [Fact]
