@@ -14,6 +14,9 @@ public static class DistillCommand
         var teacher = new Option<string>("--teacher") { Description = "Teacher: a zoo name (dino_vits16, dino_vits8, dino_vitb16, mae_vitb16, ibot_vits16, mugs_vits16, ...: downloaded once into the torch.hub cache, see attndistill models) or a checkpoint file: DINO/MAE/Mugs/iBOT/timm .pth or .safetensors, or ours (pretrain-mae's teacher.safetensors).", Required = true };
         var teacherHeads = new Option<int?>("--teacher-heads") { Description = "Teacher heads when its width is not 192/384/768/1024." };
         var teacherResample = PosEmbedResampleOption.Create("the teacher's", "--teacher-pos-embed-resample");
+        var teacherCache = new Option<string?>("--teacher-cache") { Description = "Folder of a teacher-target cache: the first run fills it (per epoch and image of the seeded augmentation stream: the teacher's CLS feature and attention rows, memory-mapped, one file per epoch), later runs with the same teacher, data, image size, crop, seed and batch size read it and skip the teacher's forward; the loss options (lambda, T, aggregation, interpolation, KL/MSE) stay free. One process only." };
+        var teacherCacheDtype = new Option<string>("--teacher-cache-dtype") { Description = "float32 (a cached run computes exactly what an online run does) or float16 (half the size).", DefaultValueFactory = _ => "float32" };
+        teacherCacheDtype.AcceptOnlyFromAmong("float32", "float16");
         var student = new Option<string>("--student") { Description = "Student architecture: this project's names (vit_tiny_patch16, vit_tiny_d8_patch32, mae_* for sin-cos PE), timm's (vit_tiny_patch16_224), DeiT's (deit_tiny_patch16_224) or a size (vit_tiny, vit_small: patch from --student-patch, else 16); attndistill models lists them.", DefaultValueFactory = _ => "vit_tiny_patch16" };
         var patch = new Option<int?>("--student-patch") { Description = "Student patch size (Table 10 'patch size')." };
         var depth = new Option<int?>("--student-depth") { Description = "Student blocks (Table 10 'layers')." };
@@ -37,7 +40,7 @@ public static class DistillCommand
         var tau = new Option<double>("--compress-tau") { Description = "CompRess temperature.", DefaultValueFactory = _ => CompressLoss.DefaultTau };
         var precision = TrainerOptionSet.PrecisionOption();
         var config = new Option<string>(RecipeArguments.ConfigOption) { Description = "YAML recipe (keys = these option names); flags given here override it." };
-        foreach (var o in new Option[] { config, data, teacher, teacherHeads, teacherResample, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, clampInterp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
+        foreach (var o in new Option[] { config, data, teacher, teacherHeads, teacherResample, teacherCache, teacherCacheDtype, student, patch, depth, heads, dim, pos, imageSize, proj, wCls, wAttn, temp, agg, interp, clampInterp, allBlocks, byValue, attnLoss, patchAlign, method, queue, tau, precision })
             cmd.Options.Add(o);
         var trainer = new TrainerOptionSet();
         trainer.AddTo(cmd);
@@ -57,6 +60,7 @@ public static class DistillCommand
             var job = new DistillJobConfig
             {
                 DataRoot = parsed.GetValue(data)!, TeacherPath = ZooDownloads.Resolve(parsed.GetValue(teacher)!, "--teacher", stop), TeacherHeads = parsed.GetValue(teacherHeads), TeacherPosEmbedResample = PosEmbedResampleOption.Read(parsed, teacherResample),
+                TeacherCacheDir = parsed.GetValue(teacherCache), TeacherCacheDtype = parsed.GetValue(teacherCacheDtype)!,
                 Student = studentCfg, ProjectorLayers = parsed.GetValue(proj),
                 Loss = new DistillLossOptions
                 {

@@ -84,13 +84,25 @@ public static class DistillJob
         using var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);
         teacher.to(ctx.Device);
         student.to(ctx.Device);
-        var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed);
-
         var loader = TrainingData.Loader(cfg.DataRoot, studentConfig.ImageSize, cfg.Trainer, cfg.Workers, dist, log, cfg.CropScaleMin);
         var dataset = loader.Dataset;
         log?.Invoke($"data: {dataset.Count} images, {dataset.ClassNames.Count} classes, {loader.BatchesPerEpoch} batches per epoch");
+        using var cache = cfg.TeacherCacheDir is null ? null : OpenCache(cfg, teacher, studentConfig, loader, dist, log);
+        var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed, cache);
+        var filled = new List<int>();
 
-        var trainer = new Trainer(task, loader, cfg.Trainer with { Precision = cfg.Precision }, new TrainerRun { Context = ctx, Resume = cfg.Resume, ModelConfig = studentConfig });
+        var trainer = new Trainer(task, loader, cfg.Trainer with { Precision = cfg.Precision }, new TrainerRun
+        {
+            Context = ctx, Resume = cfg.Resume, ModelConfig = studentConfig,
+            EpochEnd = e =>
+            {
+                if (cache?.CompleteEpoch(e.Epoch) is long bytes)
+                {
+                    filled.Add(e.Epoch);
+                    log?.Invoke($"teacher cache: epoch {e.Epoch + 1} filled ({bytes / 1e6:F1} MB); later runs read it instead of running the teacher");
+                }
+            },
+        });
         log?.Invoke($"lr {trainer.PeakLr:G4} (peak), accumulation {trainer.AccumulationSteps}, teacher {Describe(teacher.Config)}, student {Describe(studentConfig)} + P{cfg.ProjectorLayers}, device {ctx.DeviceName}");
         var result = trainer.Run();
 
@@ -105,9 +117,42 @@ public static class DistillJob
                 ["final_loss"] = result.LastEpochLoss, ["images_per_s"] = result.ImagesPerSecond, ["interrupted"] = result.Interrupted,
                 ["unreadable_images"] = loader.UnreadableCount,
             });
+            if (cache is not null)
+                MetricsFile.Merge(Path.Combine(ctx.OutDir, "metrics.json"), "teacher_cache", new Dictionary<string, object>
+                {
+                    ["dir"] = Path.GetFullPath(cfg.TeacherCacheDir!), ["dtype"] = cache.Header.Dtype, ["bytes_per_epoch"] = cache.EpochBytes,
+                    ["epochs_filled_by_this_run"] = filled.Select(e => e + 1).ToArray(), ["epochs_in_cache"] = cache.FilledEpochs().Select(e => e + 1).ToArray(),
+                });
         }
         ctx.RecordRun("distill", cfg.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32");
         return new DistillJobResult(result, pth, st, studentConfig);
+    }
+
+    /// <summary>Opens (or creates) the teacher-target cache for this run's teacher, data, stream and loss targets; refuses one filled for another.</summary>
+    static TeacherCache.TeacherTargetCache OpenCache(DistillJobConfig cfg, VisionTransformer teacher, VitConfig student, DataLoader loader, Distributed.IDistributedContext dist, Action<string>? log)
+    {
+        if (dist.WorldSize > 1)
+            throw new ArgumentException($"--teacher-cache runs in one process (this run has {dist.WorldSize}): fill and read it without mpirun.");
+        var t = teacher.Config;
+        int tokens = 1 + (student.ImageSize / t.PatchSize) * (student.ImageSize / t.PatchSize);
+        bool attention = cfg.Method != DistillationMethod.CompRess && cfg.Loss.UsesAttention;
+        int blocks = !attention ? 0 : cfg.Loss.AllBlocks ? t.Depth : 1;
+        var header = new TeacherCache.TeacherCacheHeader
+        {
+            TeacherSha256 = TeacherCache.TeacherCacheHeader.TeacherHash(teacher), TeacherFile = Path.GetFullPath(cfg.TeacherPath),
+            Data = Path.GetFullPath(cfg.DataRoot), Images = loader.Dataset.Count, ImageSize = student.ImageSize,
+            Crop = $"RandomResizedCrop({student.ImageSize}, scale=({cfg.CropScaleMin.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, 1)) + horizontal flip",
+            Seed = cfg.Trainer.Seed, BatchSize = loader.Options.BatchSize, Dtype = cfg.TeacherCacheDtype,
+            FeatureShape = cfg.Loss.PatchTokenAlign ? new[] { tokens, t.EmbedDim } : new[] { t.EmbedDim },
+            AttentionShape = blocks == 0 ? new[] { 0, 0, 0 } : new[] { blocks, t.NumHeads, tokens },
+            ValueNorms = blocks > 0 && cfg.Loss.WeightByValue,
+            RowsPerEpoch = loader.Options.DropLast ? loader.BatchesPerEpoch * loader.Options.BatchSize : loader.SamplesPerEpoch,
+        };
+        var cache = TeacherCache.TeacherTargetCache.Open(cfg.TeacherCacheDir!, header);
+        var held = cache.FilledEpochs();
+        log?.Invoke($"teacher cache {cfg.TeacherCacheDir}: {cache.EpochBytes / 1e6:F1} MB per epoch ({header.Dtype}); " +
+                    (held.Count == 0 ? "empty: this run fills it" : $"epochs {string.Join(", ", held.Select(e => e + 1))} are read (the teacher does not run for them), others are filled"));
+        return cache;
     }
 
     public static string Describe(VitConfig c) =>

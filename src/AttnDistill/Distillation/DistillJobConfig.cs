@@ -25,4 +25,8 @@ public sealed record DistillJobConfig
     public bool Resume { get; init; }
     /// <summary>bf16: the forward of teacher and student and the loss under autocast (see <see cref="ComputePrecision.BFloat16"/>); the trainer's precision for this run.</summary>
     public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
+    /// <summary>--teacher-cache: folder of the teacher-target cache (filled by the first run, read by later ones); null = the teacher runs every step.</summary>
+    public string? TeacherCacheDir { get; init; }
+    /// <summary>--teacher-cache-dtype: float32 (a cached run computes exactly what an online one does) or float16 (half the size).</summary>
+    public string TeacherCacheDtype { get; init; } = "float32";
 }
