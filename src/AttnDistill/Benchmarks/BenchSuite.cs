@@ -94,8 +94,8 @@ public static class BenchSuite
             case "distill-32":
                 var shape = workload == s.Distill224.Id ? s.Distill224 : s.Distill32;
                 var variants = o.Levers
-                    ? new[] { DistillVariant.Fp32, DistillVariant.Bf16, DistillVariant.Fp32ExplicitAttention, DistillVariant.Bf16Teacher }
-                    : new[] { DistillVariant.Fp32, DistillVariant.Bf16 };
+                    ? new[] { DistillVariant.Fp32, DistillVariant.Bf16, DistillVariant.Fp32TeacherCache, DistillVariant.Fp32ExplicitAttention, DistillVariant.Bf16Teacher }
+                    : new[] { DistillVariant.Fp32, DistillVariant.Bf16, DistillVariant.Fp32TeacherCache };
                 foreach (var v in variants) yield return DistillStepCases.Create(s, shape, v, o.Seed);
                 if (o.Levers && workload == s.Distill224.Id)
                     foreach (var c in StepOverheadCases.Create(s, shape, o.Seed)) yield return c;

@@ -17,6 +17,8 @@ public enum DistillVariant
     Bf16Teacher,
     /// <summary>The product's <c>--precision bf16</c>: teacher and student forward and the loss under <see cref="Autocast"/>, fp32 weights and gradients.</summary>
     Bf16,
+    /// <summary>The product's <c>--teacher-cache</c> read path (fp32): the teacher's targets come from a filled cache, the teacher does not run.</summary>
+    Fp32TeacherCache,
 }
 
 /// <summary>
@@ -33,6 +35,7 @@ public static class DistillStepCases
         DistillVariant.Fp32ExplicitAttention => "fp32-explicit-attn",
         DistillVariant.Bf16Teacher => "bf16-teacher",
         DistillVariant.Bf16 => "bf16",
+        DistillVariant.Fp32TeacherCache => "fp32-teacher-cache",
         _ => v.ToString(),
     };
 
@@ -40,6 +43,8 @@ public static class DistillStepCases
     {
         var build = Build(shapes, shape, variant, seed);
         double flops = shape.BatchSize * FlopCount.DistillStepPerImage(build.TeacherConfig, build.StudentConfig, shapes.ProjectorLayers);
+        // A cached step does not run the teacher: its FLOP/s counts only what it computes.
+        if (variant == DistillVariant.Fp32TeacherCache) flops -= shape.BatchSize * FlopCount.VitForward(build.TeacherConfig, clsRowBlocks: 1);
         return new BenchCase(shape.Id, Name(variant), flops, shape.BatchSize, () => build.Harness.Step(), build.Dispose);
     }
 
@@ -51,10 +56,15 @@ public static class DistillStepCases
         public required VisionTransformer Teacher { get; init; }
         public required DistillStudent Student { get; init; }
         public required TrainingStepHarness Harness { get; init; }
+        /// <summary>The filled teacher-target cache of <see cref="DistillVariant.Fp32TeacherCache"/> and its temporary folder.</summary>
+        public Distillation.TeacherCache.TeacherTargetCache? Cache { get; init; }
+        public string? CacheDir { get; init; }
 
         public void Dispose()
         {
             Harness.Dispose();
+            Cache?.Dispose();
+            if (CacheDir is not null) try { Directory.Delete(CacheDir, recursive: true); } catch (IOException) { }
             Teacher.Dispose();
             Student.Dispose();
         }
@@ -72,6 +82,8 @@ public static class DistillStepCases
         var loss = new DistillLossOptions();   // the paper's best: lambda 0.1, T 10, product aggregation, last block
         ITrainingTask task;
         var precision = ComputePrecision.Float32;
+        Distillation.TeacherCache.TeacherTargetCache? cache = null;
+        string? cacheDir = null;
         switch (variant)
         {
             case DistillVariant.Fp32:
@@ -90,10 +102,30 @@ public static class DistillStepCases
                 task = new DistillationTask(teacher, student, loss);
                 precision = ComputePrecision.BFloat16;
                 break;
+            case DistillVariant.Fp32TeacherCache:
+                cacheDir = Directory.CreateTempSubdirectory("attndistill-bench-cache-").FullName;
+                cache = Distillation.TeacherCache.TeacherTargetCache.Open(cacheDir, BenchCacheHeader(teacherConfig, studentConfig, shape.BatchSize));
+                task = new DistillationTask(teacher, student, loss, cache: cache);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(variant));
         }
         var harness = new TrainingStepHarness(task, shape.BatchSize, shape.ImageSize, seed, precision, device);
-        return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Harness = harness };
+        if (cache is not null)
+        {
+            // One online pass fills the harness batch's rows; every timed step then reads them.
+            harness.LossParts();
+            cache.CompleteEpoch(0);
+        }
+        return new Built { TeacherConfig = teacherConfig, StudentConfig = studentConfig, Teacher = teacher, Student = student, Harness = harness, Cache = cache, CacheDir = cacheDir };
     }
+
+    /// <summary>The header of the bench's cache: the harness's fixed batch as a one-epoch data set, the default loss's targets (last-block CLS rows).</summary>
+    static Distillation.TeacherCache.TeacherCacheHeader BenchCacheHeader(VitConfig teacher, VitConfig student, int batch) => new()
+    {
+        TeacherSha256 = "bench", Data = "bench", Images = batch, ImageSize = student.ImageSize, Crop = "none", Seed = 0, BatchSize = batch,
+        Dtype = "float32", FeatureShape = new[] { teacher.EmbedDim },
+        AttentionShape = new[] { 1, teacher.NumHeads, 1 + (student.ImageSize / teacher.PatchSize) * (student.ImageSize / teacher.PatchSize) },
+        ValueNorms = false, RowsPerEpoch = batch,
+    };
 }

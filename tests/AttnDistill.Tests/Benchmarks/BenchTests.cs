@@ -72,7 +72,9 @@ public class BenchTests
             Shapes = BenchShapes.Tiny, Workloads = new[] { "distill-224" }, Warmup = 0, Repeats = 1, MatmulRepeats = 1,
             Levers = false, Memory = true, MaxWait = TimeSpan.Zero,
         }, "test");
-        Assert.Equal(new[] { "fp32", "bf16", BenchSuite.BarVariant }, report.Rows.Select(r => r.Timing.Variant));
+        Assert.Equal(new[] { "fp32", "bf16", "fp32-teacher-cache", BenchSuite.BarVariant }, report.Rows.Select(r => r.Timing.Variant));
+        // The cached step does not run the teacher, and its FLOP count says so.
+        Assert.True(report.Rows.Single(r => r.Timing.Variant == "fp32-teacher-cache").Timing.Flops < report.Rows.Single(r => r.Timing.Variant == "fp32").Timing.Flops);
         Assert.All(report.Rows, r => Assert.True(r.Timing.Flops > 0 && r.Timing.Seconds.Single() > 0 && r.FractionOfFp32Matmul > 0));
         var memory = Assert.Single(report.Memory);
         Assert.True(memory.Analytic.Total > 0 && memory.PeakBytes >= memory.PeakAfterBuildBytes);
