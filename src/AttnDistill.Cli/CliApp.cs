@@ -15,6 +15,7 @@ public static class CliApp
         root.Subcommands.Add(PretrainMaeCommand.Create());
         root.Subcommands.Add(PretrainDinoCommand.Create());
         root.Subcommands.Add(DistillCommand.Create());
+        root.Subcommands.Add(DistillCommand.CreateTeacherCache());
         root.Subcommands.Add(KnnCommand.Create());
         root.Subcommands.Add(LinearCommand.Create());
         root.Subcommands.Add(FinetuneCommand.Create());

@@ -10,6 +10,7 @@ public class CliHelpTests
     [InlineData("pretrain-mae", "--picture-every")]
     [InlineData("pretrain-dino", "--warmup-teacher-temp-epochs")]
     [InlineData("distill", "--weight-attn")]
+    [InlineData("teacher-cache", "--teacher-cache-dtype")]
     [InlineData("knn", "--label-fraction")]
     [InlineData("linear", "--sweep")]
     [InlineData("finetune", "--layer-decay")]

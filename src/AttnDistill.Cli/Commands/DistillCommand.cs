@@ -4,12 +4,22 @@ using AttnDistill.Models;
 
 namespace AttnDistill.Cli.Commands;
 
-/// <summary>`attndistill distill`: train a small ViT from a frozen teacher's features and attention.</summary>
+/// <summary>
+/// `attndistill distill`: train a small ViT from a frozen teacher's features and attention; and
+/// `attndistill teacher-cache`, the same options, which only fills --teacher-cache ahead of the runs.
+/// </summary>
 public static class DistillCommand
 {
-    public static Command Create()
+    public static Command Create() => Create(fillCacheOnly: false);
+
+    /// <summary>`attndistill teacher-cache`: distill's options; runs the teacher over every epoch of the stream into --teacher-cache, trains nothing.</summary>
+    public static Command CreateTeacherCache() => Create(fillCacheOnly: true);
+
+    static Command Create(bool fillCacheOnly)
     {
-        var cmd = new Command("distill", "Distill a student ViT from a frozen self-supervised teacher (features + attention maps, AttnDistill BMVC 2022).");
+        var cmd = fillCacheOnly
+            ? new Command("teacher-cache", "Fill a teacher-target cache ahead of distill runs: the options of distill (the same teacher, data, image size, crop, seed, batch size and --epochs), the teacher run over every epoch of the seeded stream into --teacher-cache, no student trained.")
+            : new Command("distill", "Distill a student ViT from a frozen self-supervised teacher (features + attention maps, AttnDistill BMVC 2022).");
         var data = new Option<string>("--data") { Description = "Training images: an ImageFolder root (train/<class>/*.jpg), IDX (Fashion-MNIST) or CIFAR binary folder.", Required = true };
         var teacher = new Option<string>("--teacher") { Description = "Teacher: a zoo name (dino_vits16, dino_vits8, dino_vitb16, mae_vitb16, ibot_vits16, mugs_vits16, ...: downloaded once into the torch.hub cache, see attndistill models) or a checkpoint file: DINO/MAE/Mugs/iBOT/timm .pth or .safetensors, or ours (pretrain-mae's teacher.safetensors).", Required = true };
         var teacherHeads = new Option<int?>("--teacher-heads") { Description = "Teacher heads when its width is not 192/384/768/1024." };
@@ -73,6 +83,19 @@ public static class DistillCommand
                 Resume = parsed.GetValue(trainer.Resume), Precision = TrainerOptionSet.ReadPrecision(parsed, precision),
             };
             var context = Run.Context(parsed, parsed.GetValue(trainer.Out)!, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
+            if (fillCacheOnly)
+            {
+                var filled = ConsoleReporting.WithProgress("teacher-cache", context, c => DistillJob.FillTeacherCache(job, c));
+                ConsoleReporting.Summary("teacher cache", new[]
+                {
+                    ("folder", Path.GetFullPath(job.TeacherCacheDir ?? "")),
+                    ("epochs filled now", filled.Filled.Count == 0 ? "none (all were there)" : string.Join(", ", filled.Filled.Select(e => e + 1))),
+                    ("epochs in the cache", string.Join(", ", filled.InCache.Select(e => e + 1))),
+                    ("size per epoch", $"{filled.BytesPerEpoch / 1e6:F1} MB ({job.TeacherCacheDtype})"),
+                    ("images/s", filled.ImagesPerSecond.ToString("F1")),
+                });
+                return 0;
+            }
             var result = ConsoleReporting.WithProgress("distill", context, c => DistillJob.Run(job, c));
             ConsoleReporting.Summary("distillation", new[]
             {

@@ -128,6 +128,49 @@ public static class DistillJob
         return new DistillJobResult(result, pth, st, studentConfig);
     }
 
+    /// <summary>What `attndistill teacher-cache` did: epochs filled by this call and held by the cache (0-based).</summary>
+    public sealed record CacheFillResult(IReadOnlyList<int> Filled, IReadOnlyList<int> InCache, long BytesPerEpoch, double ImagesPerSecond);
+
+    /// <summary>
+    /// Fills --teacher-cache for every epoch of the run the same settings would train, without
+    /// training: the loader yields the same seeded stream (the cache checks each image's fingerprint
+    /// when a distill run reads it). Epochs already filled are left as they are.
+    /// </summary>
+    public static CacheFillResult FillTeacherCache(DistillJobConfig cfg, RunContext ctx)
+    {
+        if (cfg.TeacherCacheDir is null) throw new ArgumentException("--teacher-cache is required: the folder to fill.");
+        var log = ctx.Log;
+        manual_seed(cfg.Trainer.Seed);
+        var (teacher, studentConfig) = Prepare(cfg, log);
+        using var _ = teacher;
+        using var student = new DistillStudent(studentConfig, teacher.Config.EmbedDim, cfg.ProjectorLayers);   // never run: the task wants one
+        teacher.to(ctx.Device);
+        var loader = TrainingData.Loader(cfg.DataRoot, studentConfig.ImageSize, cfg.Trainer, cfg.Workers, ctx.Distributed, log, cfg.CropScaleMin);
+        using var cache = OpenCache(cfg, teacher, studentConfig, loader, ctx.Distributed, log);
+        var task = new DistillationTask(teacher, student, cfg.Loss, cfg.Method, cfg.CompressQueue, cfg.CompressTau, cfg.Trainer.Seed, cache);
+        var filled = new List<int>();
+        long images = 0;
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        for (int epoch = 0; epoch < cfg.Trainer.Epochs; epoch++)
+        {
+            if (cache.Holds(epoch)) continue;
+            int batchIndex = 0;
+            foreach (var batch in DeviceFeed.ToDevice(loader.Epoch(epoch, 0, ctx.Stop), ctx.Device))
+            {
+                using (batch) task.FillCache(batch);
+                images += batch.Count;
+                ctx.Progress.Training(new TrainProgress(epoch, cfg.Trainer.Epochs, ++batchIndex, loader.BatchesPerEpoch, 0,
+                    new Dictionary<string, double>(), images / Math.Max(1e-9, watch.Elapsed.TotalSeconds)));
+            }
+            // A stop leaves the epoch's partial file, which the next call (or distill run) continues.
+            if (ctx.Stop.IsCancellationRequested) break;
+            cache.CompleteEpoch(epoch);
+            filled.Add(epoch);
+            log?.Invoke($"teacher cache: epoch {epoch + 1} filled ({cache.EpochBytes / 1e6:F1} MB)");
+        }
+        return new CacheFillResult(filled, cache.FilledEpochs(), cache.EpochBytes, images / Math.Max(1e-9, watch.Elapsed.TotalSeconds));
+    }
+
     /// <summary>Opens (or creates) the teacher-target cache for this run's teacher, data, stream and loss targets; refuses one filled for another.</summary>
     static TeacherCache.TeacherTargetCache OpenCache(DistillJobConfig cfg, VisionTransformer teacher, VitConfig student, DataLoader loader, Distributed.IDistributedContext dist, Action<string>? log)
     {

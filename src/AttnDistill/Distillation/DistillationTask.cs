@@ -82,6 +82,15 @@ public sealed class DistillationTask : ITrainingTask
             () => Describe(s.Feature, fT, s.Attention, aT));
     }
 
+    /// <summary>Runs the teacher on <paramref name="batch"/> and stores its targets in the cache (attndistill teacher-cache); the student does not run.</summary>
+    public void FillCache(DataBatch batch)
+    {
+        if (_cache is null) throw new InvalidOperationException("this task has no teacher cache to fill.");
+        using var scope = NewDisposeScope();
+        var (fT, aT) = TeacherTargets(batch.Images, Request);
+        _cache.Write(batch, fT, aT);
+    }
+
     /// <summary>The teacher's feature and attention targets for a batch, computed online.</summary>
     (Tensor Feature, IReadOnlyList<BlockAttention> Attention) TeacherTargets(Tensor x, AttentionRequest request)
     {

@@ -98,6 +98,22 @@ public class TeacherTargetCacheTests
     }
 
     [Fact]
+    public void ACacheFilledAheadServesADistillRunThatEqualsTheOnlineRun()
+    {
+        using var thread = new SingleTorchThread();
+        string data = SyntheticImageFolder.Write(4, 1);
+        string teacher = Teacher();
+        string cache = Path.Combine(Directory.CreateTempSubdirectory("cache").FullName, "targets");
+        var fill = DistillJob.FillTeacherCache(Config(data, teacher, cache), RunContext.Cpu(Directory.CreateTempSubdirectory("cache-fill").FullName));
+        Assert.Equal(new[] { 0, 1 }, fill.Filled);
+        Assert.Empty(DistillJob.FillTeacherCache(Config(data, teacher, cache), RunContext.Cpu(Directory.CreateTempSubdirectory("cache-fill").FullName)).Filled);
+        var (online, _) = Run(Config(data, teacher, null));
+        var (reading, readLog) = Run(Config(data, teacher, cache));
+        Assert.Contains(readLog, l => l.Contains("epochs 1, 2 are read"));
+        Assert.Equal(Losses(online), Losses(reading));
+    }
+
+    [Fact]
     public void AnotherSeedTeacherOrDtypeIsRefusedNamingTheFirstMismatch()
     {
         using var thread = new SingleTorchThread();
