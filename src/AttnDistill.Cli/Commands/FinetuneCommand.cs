@@ -30,8 +30,10 @@ public static class FinetuneCommand
         var recount = TrainerOptionSet.Positive("--recount", "Random erasing: up to this many boxes per image.", 1);
         var globalPool = new Option<bool>("--global-pool") { Description = "Head on the mean of the patch tokens through fc_norm (MAE's default); --cls-token for the normalized CLS token (DINO, DeiT).", DefaultValueFactory = _ => true };
         var clsToken = new Option<bool>("--cls-token") { Description = "Head on the normalized CLS token instead of global pooling." };
+        var modelEma = new Option<bool>("--model-ema") { Description = "Keep an exponential moving average of the weights (timm's ModelEmaV2, as DeiT and iBOT), updated after every optimizer step, evaluated beside the model each epoch and saved as finetuned_ema.pth." };
+        var modelEmaDecay = new Option<double>("--model-ema-decay") { Description = "EMA decay per optimizer step (DeiT, iBOT: 0.99996).", DefaultValueFactory = _ => 0.99996 };
         var precision = TrainerOptionSet.PrecisionOption();
-        foreach (var o in new Option[] { layerDecay, dropPath, smoothing, mixup, cutmix, cutmixMinMax, mixupProb, mixupSwitch, mixupMode, reprob, remode, recount, globalPool, clsToken, precision, evalEvery, evalBatch }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { modelEma, modelEmaDecay, layerDecay, dropPath, smoothing, mixup, cutmix, cutmixMinMax, mixupProb, mixupSwitch, mixupMode, reprob, remode, recount, globalPool, clsToken, precision, evalEvery, evalBatch }) cmd.Options.Add(o);
         // MAE's fine-tuning recipe: blr 1e-3 (ViT-S/B scale), 5 warm-up epochs, AdamW betas (0.9, 0.999), wd 0.05, min lr 1e-6.
         var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, WarmupEpochs = 5, BatchSize = 64, BaseLr = 1e-3, WeightDecay = 0.05, Beta2 = 0.999, MinLr = 1e-6 });
         trainer.AddTo(cmd);
@@ -49,6 +51,7 @@ public static class FinetuneCommand
                 EraseProbability = parsed.GetValue(reprob), EraseCount = parsed.GetValue(recount),
                 EraseMode = Enum.Parse<AttnDistill.Data.Mixing.ErasingMode>(parsed.GetValue(remode)!, ignoreCase: true),
                 GlobalPool = parsed.GetValue(globalPool) && !parsed.GetValue(clsToken),
+                ModelEma = parsed.GetValue(modelEma), ModelEmaDecay = parsed.GetValue(modelEmaDecay),
             };
             var context = Run.Context(parsed, output, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
             var result = ConsoleReporting.WithProgress("finetune", context, c => FinetuneJob.Run(job, c));

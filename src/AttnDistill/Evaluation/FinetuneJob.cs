@@ -15,6 +15,10 @@ public sealed record FinetuneJobConfig
     public int ImageSize { get; init; } = 224;
     /// <summary>--pos-embed-resample: null = the rule of the checkpoint's source.</summary>
     public Models.PosEmbedRule? PosEmbedResample { get; init; }
+    /// <summary>--model-ema: keep an exponential moving average of the weights (timm's ModelEmaV2, DeiT/iBOT) and evaluate it too.</summary>
+    public bool ModelEma { get; init; }
+    /// <summary>--model-ema-decay (DeiT and iBOT: 0.99996).</summary>
+    public double ModelEmaDecay { get; init; } = 0.99996;
     public required TrainerOptions Trainer { get; init; }
     /// <summary>Layer-wise lr decay (1 = off; MAE: 0.75 for ViT-B, 0.65 ViT-L).</summary>
     public double LayerDecay { get; init; } = 0.75;
@@ -70,11 +74,14 @@ public static class FinetuneJob
         if (mixup is not null && cfg.Trainer.BatchSize % 2 != 0)
             throw new ArgumentException($"Mixup/CutMix mixes each image with its mirror in the batch: --batch-size must be even, got {cfg.Trainer.BatchSize}; or turn them off with --mixup 0 --cutmix 0.");
         var erasing = cfg.EraseProbability > 0 ? new RandomErasing(cfg.EraseProbability, cfg.EraseMode, cfg.EraseCount) : null;
-        var task = new FinetuneTask(model, cfg.LayerDecay, cfg.LabelSmoothing, erasing, mixup);
+        using var emaModel = cfg.ModelEma ? Build(cfg, classes, null) : null;
+        emaModel?.to(ctx.Device);
+        var ema = emaModel is null ? null : new ModelEma(emaModel, model, cfg.ModelEmaDecay);
+        var task = new FinetuneTask(model, cfg.LayerDecay, cfg.LabelSmoothing, erasing, mixup, ema);
         var loader = TrainingData.Loader(trainSet, cfg.ImageSize, cfg.Trainer, cfg.Workers, dist, log, scaleMin: 0.08);
         var valLoader = EvaluationData.EvalLoader(valSet, cfg.ImageSize, cfg.EvalBatchSize, cfg.Workers, log);
-        ClassificationResult? last = null, best = null;
-        int bestEpoch = -1;
+        ClassificationResult? last = null, best = null, emaLast = null, emaBest = null;
+        int bestEpoch = -1, emaBestEpoch = -1;
         var trainer = new Trainer(task, loader, cfg.Trainer, new TrainerRun
         {
             Context = ctx, Resume = cfg.Resume, ModelConfig = model.Backbone.Config,
@@ -85,6 +92,11 @@ public static class FinetuneJob
                 if (best is null || last.Top1 > best.Top1) (best, bestEpoch) = (last, e.Epoch);
                 e.Log?.Write("val", e.Epoch, new Dictionary<string, object> { ["kind"] = "finetune", ["epoch"] = e.Epoch, ["top1"] = last.Top1, ["top5"] = last.Top5 });
                 log?.Invoke($"epoch {e.Epoch}: val top-1 {last.Top1:F2} %, top-5 {last.Top5:F2} %");
+                if (emaModel is null) return;
+                emaLast = ClassifierEvaluation.Evaluate(emaModel, valLoader, cancel: stop);
+                if (emaBest is null || emaLast.Top1 > emaBest.Top1) (emaBest, emaBestEpoch) = (emaLast, e.Epoch);
+                e.Log?.Write("val_ema", e.Epoch, new Dictionary<string, object> { ["kind"] = "finetune-ema", ["epoch"] = e.Epoch, ["top1"] = emaLast.Top1, ["top5"] = emaLast.Top5 });
+                log?.Invoke($"epoch {e.Epoch}: model EMA val top-1 {emaLast.Top1:F2} %, top-5 {emaLast.Top5:F2} %");
             },
         });
         var train = trainer.Run();
@@ -92,10 +104,16 @@ public static class FinetuneJob
         // A resumed run that had nothing left to train still reports the model's accuracy.
         last ??= ClassifierEvaluation.Evaluate(model, valLoader, cancel: stop);
         if (best is null) (best, bestEpoch) = (last, train.EpochsDone - 1);
+        if (emaModel is not null)
+        {
+            emaLast ??= ClassifierEvaluation.Evaluate(emaModel, valLoader, cancel: stop);
+            if (emaBest is null) (emaBest, emaBestEpoch) = (emaLast, train.EpochsDone - 1);
+        }
         string path = Path.Combine(ctx.OutDir, "finetuned.pth");
         if (dist.IsMain)
         {
             BackboneExport.SavePth(model.ExportStateDict(), path);
+            if (emaModel is not null) BackboneExport.SavePth(emaModel.ExportStateDict(), Path.Combine(ctx.OutDir, "finetuned_ema.pth"));
             MetricsFile.Merge(Path.Combine(ctx.OutDir, "metrics.json"), "finetune", new Dictionary<string, object>
             {
                 ["top1"] = last.Top1, ["top5"] = last.Top5, ["best_top1"] = best.Top1, ["best_epoch"] = bestEpoch,
@@ -104,7 +122,13 @@ public static class FinetuneJob
                 ["head"] = cfg.GlobalPool ? "global_pool (mean of patch tokens + fc_norm)" : "cls_token (normalized CLS)",
                 ["mixup"] = mixup is null ? "off" : $"mixup {cfg.Mixup!.MixupAlpha}, cutmix {cfg.Mixup.CutmixAlpha}, prob {cfg.Mixup.Prob}, switch {cfg.Mixup.SwitchProb}, mode {cfg.Mixup.Mode.ToString().ToLowerInvariant()}",
                 ["random_erasing"] = erasing is null ? "off" : $"p {cfg.EraseProbability}, {cfg.EraseMode.ToString().ToLowerInvariant()}, count {cfg.EraseCount}",
+                ["model_ema"] = emaModel is null ? "off" : $"decay {cfg.ModelEmaDecay.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}",
             });
+            if (emaLast is not null && emaBest is not null)
+                MetricsFile.Merge(Path.Combine(ctx.OutDir, "metrics.json"), "finetune_ema", new Dictionary<string, object>
+                {
+                    ["top1"] = emaLast.Top1, ["top5"] = emaLast.Top5, ["best_top1"] = emaBest.Top1, ["best_epoch"] = emaBestEpoch, ["decay"] = cfg.ModelEmaDecay,
+                });
         }
         ctx.RecordRun("finetune", cfg.Trainer.Precision == ComputePrecision.BFloat16 ? "bf16" : "fp32");
         return new FinetuneJobResult(last, best, bestEpoch, train, path);

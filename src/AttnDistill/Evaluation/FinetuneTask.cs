@@ -18,8 +18,9 @@ public sealed class FinetuneTask : ITrainingTask
     private readonly double _labelSmoothing;
     private readonly RandomErasing? _erasing;
     private readonly Mixup? _mixup;
+    private readonly ModelEma? _ema;
 
-    public FinetuneTask(FinetuneModel model, double layerDecay, double labelSmoothing, RandomErasing? erasing = null, Mixup? mixup = null)
+    public FinetuneTask(FinetuneModel model, double layerDecay, double labelSmoothing, RandomErasing? erasing = null, Mixup? mixup = null, ModelEma? ema = null)
     {
         if (!(layerDecay > 0 && layerDecay <= 1)) throw new ArgumentException($"--layer-decay must be in (0, 1] (1 = off; MAE uses 0.65-0.75), got {layerDecay}.");
         if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new ArgumentException($"--smoothing must be in [0, 1), got {labelSmoothing}.");
@@ -28,6 +29,24 @@ public sealed class FinetuneTask : ITrainingTask
         _labelSmoothing = labelSmoothing;
         _erasing = erasing;
         _mixup = mixup;
+        _ema = ema;
+    }
+
+    /// <summary>The model EMA (--model-ema) follows every optimizer step, as DeiT's train_one_epoch.</summary>
+    public void AfterOptimizerStep() => _ema?.Update(_model);
+
+    public Checkpoints.CheckpointSection? SaveState()
+    {
+        if (_ema is null) return null;
+        var section = new Checkpoints.CheckpointSection { Json = System.Text.Json.JsonSerializer.Serialize(new { model_ema_decay = _ema.Decay }) };
+        foreach (var (k, v) in _ema.State()) section.Tensors[k] = v;
+        return section;
+    }
+
+    public void LoadState(Checkpoints.CheckpointSection state)
+    {
+        if (_ema is null) return;
+        _ema.Load(state.Tensors);
     }
 
     public nn.Module Model => _model;

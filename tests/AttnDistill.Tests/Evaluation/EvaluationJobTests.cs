@@ -164,6 +164,47 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public void ModelEmaIsEvaluatedSavedAndResumedBitExactly()
+    {
+        var cfg = new FinetuneJobConfig
+        {
+            Checkpoint = Backbone(), DataRoot = Folder.Value, ImageSize = 16, DropPath = 0.1, EvalEvery = 1, Mixup = null, EraseProbability = 0,
+            ModelEma = true, ModelEmaDecay = 0.9,
+            Trainer = new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 16, Lr = 1e-3, Beta2 = 0.999, Seed = 4 },
+        };
+        string straight = OutDir(), resumed = OutDir();
+        FinetuneJob.Run(cfg, RunContext.Cpu(straight));
+        using (var stop = new CancellationTokenSource())
+            Assert.Throws<OperationCanceledException>(() => FinetuneJob.Run(cfg, RunContext.Cpu(resumed) with { Stop = stop.Token, Progress = new StopAfterFirstEpoch(stop) }));
+        FinetuneJob.Run(cfg with { Resume = true }, RunContext.Cpu(resumed));
+        var a = CheckpointReader.ReadPickle(Path.Combine(straight, "finetuned_ema.pth"));
+        var b = CheckpointReader.ReadPickle(Path.Combine(resumed, "finetuned_ema.pth"));
+        var model = CheckpointReader.ReadPickle(Path.Combine(straight, "finetuned.pth"));
+        Assert.Equal(model.Keys.Cast<string>().Order(), a.Keys.Cast<string>().Order());
+        foreach (string key in a.Keys.Cast<string>())
+            Assert.True(((Tensor)a[key]!).eq((Tensor)b[key]!).all().item<bool>(), $"EMA {key} differs after resume");
+        // The average lags the model: the head moved from its init, the EMA less so.
+        Assert.False(((Tensor)a["head.weight"]!).equal((Tensor)model["head.weight"]!).all().item<bool>());
+        using var metrics = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(straight, "metrics.json")));
+        Assert.InRange(metrics.RootElement.GetProperty("finetune_ema").GetProperty("top1").GetDouble(), 0, 100);
+        Assert.Contains("\"kind\":\"finetune-ema\"", File.ReadAllText(Path.Combine(straight, "log.txt")));
+    }
+
+    [Fact]
+    public void AnEmaUpdateIsDecayTimesTheAverageOnePlusTheRestTimesTheModel()
+    {
+        using var source = torch.nn.Linear(3, 2);
+        using var copy = torch.nn.Linear(3, 2);
+        var ema = new ModelEma(copy, source, decay: 0.75);
+        using var before = copy.weight!.detach().clone();
+        using (torch.no_grad()) source.weight!.add_(1.0);
+        ema.Update(source);
+        using var expected = before * 0.75 + source.weight!.detach() * 0.25;
+        Assert.True(torch.allclose(copy.weight!, expected, rtol: 0, atol: 1e-6));
+        Assert.Throws<ArgumentException>(() => new ModelEma(copy, source, decay: 1.0));
+    }
+
+    [Fact]
     public void ProjectorLayersAreEvaluatedFromADistillCheckpoint()
     {
         torch.manual_seed(5);
