@@ -12,6 +12,8 @@ public sealed class TrainerOptionSet
     public readonly Option<int> BatchSize;
     public readonly Option<int> EffectiveBatch = new("--effective-batch") { Description = "Images per optimizer step over all processes, reached by gradient accumulation (paper: 4096). 0 = no accumulation.", DefaultValueFactory = _ => 0 };
     public readonly Option<double> BaseLr;
+    /// <summary>--blr as a list (finetune's lr sweep): replaces <see cref="BaseLr"/> on the command when present.</summary>
+    public readonly NumberListOption<double>? BaseLrSweep;
     public readonly Option<double?> Lr = new("--lr") { Description = "Absolute peak learning rate (overrides --blr)." };
     public readonly Option<double> MinLr;
     public readonly Option<double> WeightDecay;
@@ -32,7 +34,8 @@ public sealed class TrainerOptionSet
 
     /// <param name="defaults">The command's recipe defaults (epochs, warm-up, batch, base lr, weight decay, betas).</param>
     /// <param name="lrOptions">False for linear probing, whose lrs come from its sweep and whose weight decay is 0.</param>
-    public TrainerOptionSet(TrainerOptions? defaults = null, bool lrOptions = true)
+    /// <param name="blrSweep">--blr takes several values (one run each, see <see cref="BaseLrs"/>).</param>
+    public TrainerOptionSet(TrainerOptions? defaults = null, bool lrOptions = true, bool blrSweep = false)
     {
         _defaults = defaults ?? new TrainerOptions();
         _lrOptions = lrOptions;
@@ -42,13 +45,25 @@ public sealed class TrainerOptionSet
         WarmupEpochs = new("--warmup-epochs") { Description = "Linear lr warm-up epochs.", DefaultValueFactory = _ => d.WarmupEpochs };
         BatchSize = Positive("--batch-size", "Images per process per micro-batch.", d.BatchSize);
         BaseLr = PositiveDouble("--blr", $"Base learning rate: lr = blr x effective batch / 256 (default {d.BaseLr:G3}).", d.BaseLr);
+        if (blrSweep)
+            BaseLrSweep = new NumberListOption<double>("--blr", "Base learning rate(s): lr = blr x effective batch / 256; several values (--blr 1e-4,5e-4,1e-3) run one fine-tuning each, in OUT/blr-VALUE, and write one summary table (OUT/blr-sweep.md):", new[] { d.BaseLr });
         WeightDecay = new("--weight-decay") { Description = $"AdamW weight decay on weights (not biases/norms) (default {d.WeightDecay}).", DefaultValueFactory = _ => d.WeightDecay };
+    }
+
+    /// <summary>The base lrs given: one, or a finetune sweep's several (each must be positive).</summary>
+    public IReadOnlyList<double> BaseLrs(ParseResult r)
+    {
+        if (BaseLrSweep is null) return new[] { r.GetValue(BaseLr) };
+        var values = BaseLrSweep.Read(r);
+        if (values.FirstOrDefault(v => !(v > 0) || !double.IsFinite(v)) is var bad && values.Any(v => !(v > 0) || !double.IsFinite(v)))
+            throw new ArgumentException($"--blr values must be positive, got {bad}.");
+        return values;
     }
 
     public void AddTo(Command c)
     {
         var all = _lrOptions
-            ? new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device }
+            ? new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, (Option?)BaseLrSweep ?? BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device }
             : new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, MinLr, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device };
         foreach (var o in all) c.Options.Add(o);
     }
@@ -65,7 +80,7 @@ public sealed class TrainerOptionSet
     {
         Epochs = r.GetValue(Epochs), WarmupEpochs = r.GetValue(WarmupEpochs), BatchSize = r.GetValue(BatchSize),
         EffectiveBatch = r.GetValue(EffectiveBatch), MinLr = r.GetValue(MinLr),
-        BaseLr = _lrOptions ? r.GetValue(BaseLr) : _defaults.BaseLr, Lr = _lrOptions ? r.GetValue(Lr) : null,
+        BaseLr = _lrOptions ? BaseLrs(r)[0] : _defaults.BaseLr, Lr = _lrOptions ? r.GetValue(Lr) : null,
         WeightDecay = _lrOptions ? r.GetValue(WeightDecay) : 0, ClipGrad = _lrOptions ? r.GetValue(ClipGrad) : 0, CheckpointEveryEpochs = r.GetValue(CheckpointEvery),
         LogEverySteps = r.GetValue(LogEvery), Seed = r.GetValue(Seed),
     }).Validate();

@@ -35,7 +35,7 @@ public static class FinetuneCommand
         var precision = TrainerOptionSet.PrecisionOption();
         foreach (var o in new Option[] { modelEma, modelEmaDecay, layerDecay, dropPath, smoothing, mixup, cutmix, cutmixMinMax, mixupProb, mixupSwitch, mixupMode, reprob, remode, recount, globalPool, clsToken, precision, evalEvery, evalBatch }) cmd.Options.Add(o);
         // MAE's fine-tuning recipe: blr 1e-3 (ViT-S/B scale), 5 warm-up epochs, AdamW betas (0.9, 0.999), wd 0.05, min lr 1e-6.
-        var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, WarmupEpochs = 5, BatchSize = 64, BaseLr = 1e-3, WeightDecay = 0.05, Beta2 = 0.999, MinLr = 1e-6 });
+        var trainer = new TrainerOptionSet(new TrainerOptions { Epochs = 100, WarmupEpochs = 5, BatchSize = 64, BaseLr = 1e-3, WeightDecay = 0.05, Beta2 = 0.999, MinLr = 1e-6 }, blrSweep: true);
         trainer.AddTo(cmd);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
@@ -53,6 +53,8 @@ public static class FinetuneCommand
                 GlobalPool = parsed.GetValue(globalPool) && !parsed.GetValue(clsToken),
                 ModelEma = parsed.GetValue(modelEma), ModelEmaDecay = parsed.GetValue(modelEmaDecay),
             };
+            var blrs = trainer.BaseLrs(parsed);
+            if (blrs.Count > 1) return Sweep(parsed, job, blrs, output, trainer, stop);
             var context = Run.Context(parsed, output, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop);
             var result = ConsoleReporting.WithProgress("finetune", context, c => FinetuneJob.Run(job, c));
             ConsoleReporting.Summary($"fine-tuning ({job.Labels.Describe()} labels)", new[]
@@ -68,6 +70,30 @@ public static class FinetuneCommand
             return result.Train.Interrupted ? Run.InterruptedExitCode : 0;
         }));
         return cmd;
+    }
+
+    /// <summary>--blr a,b,c: one fine-tuning per base lr in OUT/blr-VALUE, then one table over them.</summary>
+    static int Sweep(System.CommandLine.ParseResult parsed, FinetuneJobConfig job, IReadOnlyList<double> blrs, string output, TrainerOptionSet trainer, CancellationToken stop)
+    {
+        if (job.Trainer.Lr is not null) throw new ArgumentException("--lr sets one absolute lr; a --blr sweep scales each base lr by the batch: leave --lr out, or pass one --blr.");
+        if (blrs.Distinct().Count() != blrs.Count) throw new ArgumentException($"--blr lists a value twice ({string.Join(", ", blrs)}): each gets a run folder of its own.");
+        var rows = new List<FinetuneSweepRow>();
+        foreach (double blr in blrs)
+        {
+            string dir = FinetuneSweep.RunDir(output, blr);
+            var one = job with { Trainer = job.Trainer with { BaseLr = blr } };
+            var context = Run.Context(parsed, dir, parsed.GetValue(trainer.Device)!, parsed.GetValue(trainer.Threads), stop,
+                settings: new Dictionary<string, string> { ["blr"] = blr.ToString("R", System.Globalization.CultureInfo.InvariantCulture) });
+            ConsoleReporting.Info($"blr {blr:G3} ({rows.Count + 1} of {blrs.Count}): {dir}");
+            var result = ConsoleReporting.WithProgress($"finetune blr {blr:G3}", context, c => FinetuneJob.Run(one, c));
+            rows.Add(new FinetuneSweepRow(blr, one.Trainer.PeakLr(context.Distributed.WorldSize), result, dir));
+        }
+        string table = FinetuneSweep.WriteTable(output, rows);
+        var best = rows.MaxBy(r => r.Result.Best.Top1)!;
+        ConsoleReporting.Summary($"fine-tuning lr sweep ({job.Labels.Describe()} labels)", rows.Select(r =>
+            ($"blr {r.BaseLr:G3} (lr {r.PeakLr:G3})", $"best top-1 {r.Result.Best.Top1:F2} % (epoch {r.Result.BestEpoch}), last {r.Result.Final.Top1:F2} % / top-5 {r.Result.Final.Top5:F2} %{(r == best ? "  <- best" : "")}"))
+            .Append(("table", table)).ToArray());
+        return 0;
     }
 
     static AttnDistill.Data.Mixing.MixupOptions? MixupFrom(double mixup, double cutmix, double[]? minMax, double prob, double switchProb, string mode)

@@ -81,7 +81,9 @@ public static class Run
     /// CUDA, MPI for CPU), applies --threads and, unless <paramref name="runFolder"/> is false,
     /// prepares the run folder (lock, config.yaml with the resolved device).
     /// </summary>
-    public static RunContext Context(ParseResult parsed, string outDir, string deviceText, int? threads, CancellationToken stop, bool runFolder = true)
+    /// <param name="settings">Settings this run records in config.yaml instead of the parsed ones (one run of a sweep: its own blr).</param>
+    public static RunContext Context(ParseResult parsed, string outDir, string deviceText, int? threads, CancellationToken stop, bool runFolder = true,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         // libtorch aborts the process on a non-positive thread count: refuse it here.
         if (threads is <= 0) throw new ArgumentException($"--threads must be positive, got {threads}.");
@@ -89,7 +91,7 @@ public static class Run
         var dist = DistributedContext.FromEnvironment(device);
         if (dist.WorldSize > 1)
             ConsoleReporting.Info($"data-parallel: {dist.WorldSize} processes ({dist.GetType().Name}) on {RunDevice.Name(device)}, {TorchSharp.torch.get_num_threads()} libtorch thread(s) each; batch sizes are per process");
-        string config = runFolder ? PrepareOutDir(outDir, parsed, dist, RunDevice.Name(device)) : "";
+        string config = runFolder ? PrepareOutDir(outDir, parsed, dist, RunDevice.Name(device), settings) : "";
         if (threads is { } n) TorchSharp.torch.set_num_threads(n);
         return new RunContext
         {
@@ -103,9 +105,12 @@ public static class Run
     /// device the run resolved to); returns the resolved configuration text. Under mpirun only
     /// rank 0 touches the folder (the others wait for it).
     /// </summary>
-    static string PrepareOutDir(string outDir, ParseResult parsed, IDistributedContext dist, string device)
+    static string PrepareOutDir(string outDir, ParseResult parsed, IDistributedContext dist, string device, IReadOnlyDictionary<string, string>? settings)
     {
-        string config = WithDevice(RecipeArguments.Resolve(parsed), device);
+        string resolved = RecipeArguments.Resolve(parsed);
+        if (settings is not null)
+            resolved = string.Join('\n', resolved.Split('\n').Select(l => settings.FirstOrDefault(kv => l.StartsWith(kv.Key + ": ", StringComparison.Ordinal)) is { Key: not null } s ? $"{s.Key}: {s.Value}" : l));
+        string config = WithDevice(resolved, device);
         if (dist.IsMain)
         {
             string probe = Path.Combine(outDir, ".write-test");

@@ -191,6 +191,30 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public void ABlrSweepRunsOneFineTuningPerValueAndWritesOneTable()
+    {
+        string outDir = OutDir();
+        var (code, output) = CliProcess.Attndistill("finetune", "--data", Folder.Value, "--checkpoint", Backbone(), "--image-size", "16",
+            "--epochs", "1", "--warmup-epochs", "0", "--batch-size", "16", "--blr", "1e-4,1e-3", "--mixup", "0", "--cutmix", "0", "--workers", "0", "--out", outDir);
+        Assert.True(code == 0, output);
+        string table = File.ReadAllText(Path.Combine(outDir, "blr-sweep.md"));
+        Assert.Contains("| 0.0001", table);
+        Assert.Contains("| 0.001", table);
+        Assert.Contains("(best)", table);
+        foreach (string blr in new[] { "0.0001", "0.001" })
+        {
+            string run = Path.Combine(outDir, "blr-" + blr);
+            Assert.True(File.Exists(Path.Combine(run, "finetuned.pth")), run);
+            Assert.Contains($"blr: {blr}\n", File.ReadAllText(Path.Combine(run, "config.yaml")));
+        }
+        using var metrics = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")));
+        Assert.Equal(2, metrics.RootElement.GetProperty("finetune_blr_sweep").GetProperty("runs").GetArrayLength());
+        var (lrCode, lrOutput) = CliProcess.Attndistill("finetune", "--data", Folder.Value, "--checkpoint", Backbone(), "--blr", "1e-4,1e-3", "--lr", "0.1", "--out", OutDir());
+        Assert.Equal(2, lrCode);
+        Assert.Contains("--lr", lrOutput);
+    }
+
+    [Fact]
     public void AnEmaUpdateIsDecayTimesTheAverageOnePlusTheRestTimesTheModel()
     {
         using var source = torch.nn.Linear(3, 2);
