@@ -19,6 +19,8 @@ public sealed class BackboneCheckpoint : IDisposable
     public IReadOnlyList<string> IgnoredKeys { get; init; } = Array.Empty<string>();
     /// <summary>The configuration stored in the file when we wrote it; null for other checkpoints (infer it).</summary>
     public VitConfig? Config { get; init; }
+    /// <summary>A fine-tuned classifier's fc_norm.* and head.* (timm/MAE names), read only when asked for; empty otherwise.</summary>
+    public Dictionary<string, Tensor> Classifier { get; init; } = new(StringComparer.Ordinal);
 
     /// <summary>One line for logs: format, wrapper, counts, the architecture the tensors fit.</summary>
     public string Summary()
@@ -35,5 +37,7 @@ public sealed class BackboneCheckpoint : IDisposable
     {
         foreach (var t in Tensors.Values) t.Dispose();
         Tensors.Clear();
+        foreach (var t in Classifier.Values) t.Dispose();
+        Classifier.Clear();
     }
 }

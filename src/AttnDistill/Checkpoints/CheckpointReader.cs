@@ -24,7 +24,9 @@ public static class CheckpointReader
     /// Reads the backbone. <paramref name="checkpointKey"/> names the wrapper entry to use (e.g.
     /// "student" in a DINO checkpoint, nested as "a/b"); null picks the first of <see cref="WrapperKeys"/>.
     /// </summary>
-    public static BackboneCheckpoint Read(string path, string? checkpointKey = null)
+    /// <param name="keepClassifier">Also keep a fine-tuned classifier's fc_norm.* and head.* (<see cref="BackboneCheckpoint.Classifier"/>),
+    /// and accept a global-pool classifier, whose unused final norm is then filled with LayerNorm's identity init (finetune continues from it).</param>
+    public static BackboneCheckpoint Read(string path, string? checkpointKey = null, bool keepClassifier = false)
     {
         var format = DetectFormat(path);
         switch (format)
@@ -32,10 +34,10 @@ public static class CheckpointReader
             case CheckpointFormat.PyTorchZip:
             {
                 var root = ReadPickle(path);
-                return Extract(root, path, format, checkpointKey, config: null);
+                return Extract(root, path, format, checkpointKey, config: null, keepClassifier);
             }
             case CheckpointFormat.Safetensors:
-                return ReadSafetensors(path, checkpointKey);
+                return ReadSafetensors(path, checkpointKey, keepClassifier);
             case CheckpointFormat.PyTorchLegacy:
                 throw new CheckpointFormatException(LegacyMessage(path));
             default:
@@ -82,7 +84,7 @@ public static class CheckpointReader
     /// The dict-level half of <see cref="Read"/>: picks the wrapper, strips prefixes, keeps backbone
     /// tensors, disposes every other tensor reachable from <paramref name="root"/>.
     /// </summary>
-    public static BackboneCheckpoint Extract(IDictionary root, string path, CheckpointFormat format, string? checkpointKey, Models.VitConfig? config)
+    public static BackboneCheckpoint Extract(IDictionary root, string path, CheckpointFormat format, string? checkpointKey, Models.VitConfig? config, bool keepClassifier = false)
     {
         var kept = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var keptRefs = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
@@ -92,6 +94,7 @@ public static class CheckpointReader
             var ignored = new List<string>();
             var unsupported = new List<string>();
             var origin = new Dictionary<string, string>(StringComparer.Ordinal);
+            var classifier = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             foreach (DictionaryEntry e in current)
             {
                 string key = e.Key as string ?? e.Key?.ToString() ?? "";
@@ -113,17 +116,30 @@ public static class CheckpointReader
                     keptRefs.Add(t);
                 }
                 else if (VitStateDictKeys.IsUnsupportedBackboneKey(name)) unsupported.Add(key);
+                else if (keepClassifier && name is "fc_norm.weight" or "fc_norm.bias" or "head.weight" or "head.bias" && t.is_floating_point())
+                {
+                    classifier[name] = t;
+                    keptRefs.Add(t);
+                }
                 else ignored.Add(key);
             }
             if (unsupported.Count > 0)
                 throw new CheckpointFormatException(
                     $"{path}: the backbone has tensors this ViT does not implement: {string.Join(", ", unsupported.Take(8))}" +
                     $"{(unsupported.Count > 8 ? $" ... ({unsupported.Count} in all)" : "")} (layer scale, distillation or register tokens?).");
+            if (keepClassifier && kept.Count > 0 && !kept.ContainsKey("norm.weight") && classifier.TryGetValue("fc_norm.weight", out var fcNorm))
+            {
+                // A global-pool classifier never reads the final norm (MAE deletes it): LayerNorm's own init stands in, so the ViT loads strictly.
+                kept["norm.weight"] = ones_like(fcNorm);
+                kept["norm.bias"] = zeros_like(fcNorm);
+                keptRefs.Add(kept["norm.weight"]);
+                keptRefs.Add(kept["norm.bias"]);
+            }
             if (kept.Count > 0 && !kept.ContainsKey("norm.weight") && origin.Count > 0 && HasGlobalPoolHead(current))
                 throw new CheckpointFormatException(
                     $"{path}: a classifier fine-tuned with global pooling (MAE main_finetune / timm: fc_norm.* and head.*, no final norm.*): " +
                     "its feature is the mean patch token through fc_norm, not the normalized CLS token this backbone gives, so it cannot be read as a backbone. " +
-                    "For knn, linear, distill and visualize pass the pre-trained checkpoint it was fine-tuned from (MAE: mae_pretrain_vit_*.pth, --teacher mae_vitb16).");
+                    "For knn, linear, distill and visualize pass the pre-trained checkpoint it was fine-tuned from (MAE: mae_pretrain_vit_*.pth, --teacher mae_vitb16); finetune --global-pool continues from it.");
             if (kept.Count == 0)
             {
                 string where = wrapper is null ? "at the top level" : $"under '{wrapper}'";
@@ -136,7 +152,7 @@ public static class CheckpointReader
             foreach (string k in VitStateDictKeys.Ordered(kept.Keys)) ordered[k] = kept[k];
             return new BackboneCheckpoint
             {
-                Path = path, Format = format, Tensors = ordered, WrapperKey = wrapper, IgnoredKeys = ignored, Config = config,
+                Path = path, Format = format, Tensors = ordered, WrapperKey = wrapper, IgnoredKeys = ignored, Config = config, Classifier = classifier,
             };
         }
         catch
@@ -240,7 +256,7 @@ public static class CheckpointReader
         }
     }
 
-    static BackboneCheckpoint ReadSafetensors(string path, string? checkpointKey)
+    static BackboneCheckpoint ReadSafetensors(string path, string? checkpointKey, bool keepClassifier)
     {
         var contents = SafetensorsFile.Read(path);
         var meta = contents.Metadata;
@@ -266,7 +282,7 @@ public static class CheckpointReader
         {
             foreach (var (k, t) in contents.Tensors) root[k] = t;
         }
-        return Extract(root, path, CheckpointFormat.Safetensors, checkpointKey?.TrimEnd('/'), config);
+        return Extract(root, path, CheckpointFormat.Safetensors, checkpointKey?.TrimEnd('/'), config, keepClassifier);
     }
 
     static string LegacyMessage(string path) =>

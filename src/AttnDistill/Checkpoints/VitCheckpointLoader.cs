@@ -17,7 +17,19 @@ public static class VitCheckpointLoader
     public static (VisionTransformer Model, VitConfig Config) Load(string path, VitInferenceOptions? options = null,
         string? checkpointKey = null, int? imageSize = null, Action<string>? info = null)
     {
-        using var ckpt = CheckpointReader.Read(path, checkpointKey);
+        var (model, cfg, classifier) = LoadWithClassifier(path, options, checkpointKey, imageSize, info, keepClassifier: false);
+        foreach (var t in classifier.Values) t.Dispose();
+        return (model, cfg);
+    }
+
+    /// <summary>
+    /// As <see cref="Load"/>, and also the fine-tuned classifier the file holds (fc_norm.*, head.*;
+    /// empty when none): the caller owns those tensors. A global-pool classifier is accepted.
+    /// </summary>
+    public static (VisionTransformer Model, VitConfig Config, Dictionary<string, TorchSharp.torch.Tensor> Classifier) LoadWithClassifier(string path,
+        VitInferenceOptions? options = null, string? checkpointKey = null, int? imageSize = null, Action<string>? info = null, bool keepClassifier = true)
+    {
+        using var ckpt = CheckpointReader.Read(path, checkpointKey, keepClassifier);
         info?.Invoke(ckpt.Summary());
         var cfg = ckpt.Config ?? VitArchitectureInference.Infer(ckpt.Tensors, options);
         if (ckpt.Config is not null && options?.NumHeads is int h) cfg = cfg with { NumHeads = h };
@@ -35,6 +47,9 @@ public static class VitCheckpointLoader
             model.Dispose();
             throw;
         }
-        return (model, cfg);
+        // Taken out of the checkpoint before it is disposed: the caller owns them now.
+        var classifier = new Dictionary<string, TorchSharp.torch.Tensor>(ckpt.Classifier, StringComparer.Ordinal);
+        ckpt.Classifier.Clear();
+        return (model, cfg, classifier);
     }
 }

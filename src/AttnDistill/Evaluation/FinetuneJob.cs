@@ -134,13 +134,47 @@ public static class FinetuneJob
         return new FinetuneJobResult(last, best, bestEpoch, train, path);
     }
 
-    /// <summary>The checkpoint's ViT rebuilt with drop path, plus a fresh head.</summary>
+    /// <summary>
+    /// The checkpoint's ViT rebuilt with drop path, plus a head: a fresh one, or the file's own when
+    /// it is a fine-tuned classifier (timm/MAE names fc_norm.*, head.*) with this data's class count,
+    /// so a fine-tuned model can be fine-tuned further. A global-pool classifier needs --global-pool.
+    /// </summary>
     static FinetuneModel Build(FinetuneJobConfig cfg, int classes, Action<string>? log)
     {
-        var (loaded, loadedConfig) = VitCheckpointLoader.Load(cfg.Checkpoint, new VitInferenceOptions { Resampling = cfg.PosEmbedResample }, imageSize: cfg.ImageSize, info: log);
-        using var _ = loaded;
-        var vit = new VisionTransformer(loadedConfig with { DropPathRate = cfg.DropPath });
-        StateDictLoader.Load(vit, loaded.state_dict());
-        return new FinetuneModel(vit, classes, cfg.GlobalPool);
+        var (loaded, loadedConfig, classifier) = VitCheckpointLoader.LoadWithClassifier(cfg.Checkpoint, new VitInferenceOptions { Resampling = cfg.PosEmbedResample }, imageSize: cfg.ImageSize, info: log);
+        try
+        {
+            using var _ = loaded;
+            bool fileIsGlobalPool = classifier.ContainsKey("fc_norm.weight");
+            if (fileIsGlobalPool && !cfg.GlobalPool)
+                throw new ArgumentException($"--checkpoint {cfg.Checkpoint} is a classifier fine-tuned with global pooling (fc_norm.*, no final norm): fine-tune it with --global-pool, not --cls-token.");
+            var vit = new VisionTransformer(loadedConfig with { DropPathRate = cfg.DropPath });
+            StateDictLoader.Load(vit, loaded.state_dict());
+            var model = new FinetuneModel(vit, classes, cfg.GlobalPool);
+            var target = model.state_dict();
+            var copied = new List<string>();
+            using (TorchSharp.torch.no_grad())
+            {
+                if (fileIsGlobalPool)
+                    foreach (string k in new[] { "fc_norm.weight", "fc_norm.bias" })
+                        if (classifier.TryGetValue(k, out var t) && target.TryGetValue(k, out var dst) && dst.shape.SequenceEqual(t.shape)) { dst.copy_(t); copied.Add(k); }
+                if (classifier.TryGetValue("head.weight", out var w) && classifier.TryGetValue("head.bias", out var b))
+                {
+                    if (w.shape.SequenceEqual(target["head.weight"].shape) && b.shape.SequenceEqual(target["head.bias"].shape))
+                    {
+                        target["head.weight"].copy_(w);
+                        target["head.bias"].copy_(b);
+                        copied.Add("head");
+                    }
+                    else log?.Invoke($"head: the checkpoint's classifier has {w.shape[0]} classes, the data {classes}: a new head is trained (trunc-normal 2e-5, as MAE)");
+                }
+            }
+            if (copied.Count > 0) log?.Invoke($"fine-tuned classifier in the checkpoint: {string.Join(", ", copied)} loaded, training continues from it");
+            return model;
+        }
+        finally
+        {
+            foreach (var t in classifier.Values) t.Dispose();
+        }
     }
 }

@@ -215,6 +215,35 @@ public class EvaluationJobTests
     }
 
     [Fact]
+    public void AFineTunedGlobalPoolClassifierIsFineTunedFurtherFromItsOwnHead()
+    {
+        // finetuned.pth is a plain state dict (timm's names), so its heads come from the width table: a standard width.
+        var standard = new VitConfig { ImageSize = 16, PatchSize = 8, EmbedDim = 192, Depth = 1, NumHeads = 3 };
+        torch.manual_seed(3);
+        string backbone = Path.Combine(Directory.CreateTempSubdirectory("eval-backbone").FullName, "backbone.safetensors");
+        using (var vit = new VisionTransformer(standard)) BackboneExport.SaveSafetensors(vit, backbone, standard);
+        var cfg = new FinetuneJobConfig
+        {
+            Checkpoint = backbone, DataRoot = Folder.Value, ImageSize = 16, DropPath = 0, EvalEvery = 1, Mixup = null, EraseProbability = 0, GlobalPool = true,
+            Trainer = new TrainerOptions { Epochs = 1, WarmupEpochs = 0, BatchSize = 16, Lr = 1e-3, Beta2 = 0.999, Seed = 4 },
+        };
+        string first = OutDir();
+        var a = FinetuneJob.Run(cfg, RunContext.Cpu(first));
+        // Continue from the fine-tuned classifier with no training at all (lr 0 would be refused; one epoch at a negligible lr):
+        // its accuracy is the first run's, which a fresh head (trunc-normal 2e-5) would not give.
+        var log = new List<string>();
+        var b = FinetuneJob.Run(cfg with { Checkpoint = Path.Combine(first, "finetuned.pth"), Trainer = cfg.Trainer with { Lr = 1e-12, MinLr = 0 } }, RunContext.Cpu(OutDir(), log.Add));
+        Assert.Contains(log, l => l.Contains("fc_norm.weight, fc_norm.bias, head loaded"));
+        Assert.Equal(a.Final.Top1, b.Final.Top1, 6);
+        var before = CheckpointReader.ReadPickle(Path.Combine(first, "finetuned.pth"));
+        var after = CheckpointReader.ReadPickle(b.ModelPath);
+        foreach (string key in new[] { "head.weight", "head.bias", "fc_norm.weight", "blocks.0.mlp.fc1.weight" })
+            Assert.True(torch.allclose((Tensor)after[key]!, (Tensor)before[key]!, rtol: 0, atol: 1e-6), $"{key} did not continue from the fine-tuned file");
+        var cls = Assert.Throws<ArgumentException>(() => FinetuneJob.Run(cfg with { Checkpoint = Path.Combine(first, "finetuned.pth"), GlobalPool = false }, RunContext.Cpu(OutDir())));
+        Assert.Contains("--global-pool", cls.Message);
+    }
+
+    [Fact]
     public void AnEmaUpdateIsDecayTimesTheAverageOnePlusTheRestTimesTheModel()
     {
         using var source = torch.nn.Linear(3, 2);
