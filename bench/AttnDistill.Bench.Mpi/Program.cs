@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 // Batch sizes are per process: 2 ranks x batch 8 and 1 process x batch 16 do the same work per step.
 
 var opts = Options.Parse(args.Skip(1));
-var dist = DistributedContext.FromEnvironment();
+var dist = DistributedContext.FromEnvironment(CPU);
 if (opts.Threads is { } t) set_num_threads(t);
 try
 {

@@ -4,7 +4,7 @@
 Run with Debian's PyTorch (1.13, generic BLAS):  /usr/bin/python3 bench/reference/bench_torch.py --json out.json
 Minimal ViT / MAE / k-NN written here (timm is not installed); explicit attention, since torch
 1.13 has no scaled_dot_product_attention. FLOP counts are the same analytic matmul counts as
-src/AttnDistill/Benchmarks/FlopCount.cs. Every timing carries the 1-minute load average.
+bench/AttnDistill.Benchmarks/FlopCount.cs. Every timing carries the 1-minute load average.
 """
 import argparse
 import json

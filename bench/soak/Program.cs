@@ -72,7 +72,7 @@ namespace AttnDistill.Soak
                 DataRoot = FashionMnistSlice.Create(Images, work), TeacherPath = KillHarness.MakeTeacher(work),
                 Student = new VitConfig { ImageSize = 28, PatchSize = 7, EmbedDim = 32, Depth = 2, NumHeads = 2 }, ProjectorLayers = 2,
                 Trainer = new TrainerOptions { Epochs = epochs, WarmupEpochs = 1, BatchSize = Batch, Lr = 1e-3, LogEverySteps = 50, Seed = 0 },
-                OutDir = Path.Combine(work, "run"), Workers = 2,
+                Workers = 2,
             };
             var rows = new List<(long Step, double RssMiB, double TrimmedMiB, double ManagedMiB, double StepMs, double CpuMs)>();
             var watch = Stopwatch.StartNew();
@@ -111,7 +111,7 @@ namespace AttnDistill.Soak
                 cpuStart = self.TotalProcessorTime.TotalMilliseconds;
                 Console.WriteLine($"step {done}: RSS {rss:F1} MiB ({trimmed:F1} after GC + malloc_trim), step {rows[^1].StepMs:F1} ms wall, {rows[^1].CpuMs:F1} ms CPU");
             });
-            DistillJob.Run(cfg, "long-run", progress: progress);
+            DistillJob.Run(cfg, AttnDistill.Runs.RunContext.Cpu(Path.Combine(work, "run")) with { ConfigText = "long-run", Progress = progress });
             Console.WriteLine();
             Console.WriteLine($"{done} steps in {watch.Elapsed.TotalMinutes:F1} min (epochs of {perEpoch} steps, a checkpoint after each)");
             Console.WriteLine("| step | RSS (MiB) | RSS after GC + malloc_trim (MiB) | managed heap (MiB) | wall ms / step (last 250) | CPU ms / step (last 250) |");
@@ -129,9 +129,10 @@ namespace AttnDistill.Soak
             return rssGrowth < 0.05 ? 0 : 1;
         }
 
-        sealed class Sync(Action<TrainProgress> report) : IProgress<TrainProgress>
+        sealed class Sync(Action<TrainProgress> report) : AttnDistill.Runs.IRunProgress
         {
-            public void Report(TrainProgress value) => report(value);
+            public void Training(TrainProgress value) => report(value);
+            public void Stage(string stage, int done, int total) { }
         }
     }
 }
