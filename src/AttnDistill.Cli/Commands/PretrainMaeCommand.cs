@@ -4,7 +4,7 @@ using AttnDistill.Pretraining;
 
 namespace AttnDistill.Cli.Commands;
 
-/// <summary>`attndistill pretrain-mae`: make a teacher with MAE pre-training (METHOD.md section 5).</summary>
+/// <summary>`attndistill pretrain-mae`: make a teacher with MAE pre-training (docs/METHOD.md, section 4.1).</summary>
 public static class PretrainMaeCommand
 {
     public static Command Create()

@@ -4,7 +4,7 @@ using AttnDistill.Models;
 namespace AttnDistill.Checkpoints;
 
 /// <summary>
-/// The parameter names of a DINO/timm Vision Transformer backbone (METHOD.md section 1), their
+/// The parameter names of a DINO/timm Vision Transformer backbone (docs/METHOD.md, section 2.1), their
 /// canonical order (timm's state_dict order) and their shapes for a given configuration.
 /// </summary>
 public static partial class VitStateDictKeys

@@ -2,7 +2,7 @@ namespace AttnDistill.Distillation;
 
 /// <summary>
 /// How the per-head CLS attention rows [B, heads, 1 + N] become one row [B, 1 + N]
-/// (METHOD.md section 3 step 4 and the Table 10(b) ablation). Every mode but <see cref="None"/>
+/// (docs/METHOD.md, section 1.4, and the Table 10(b) ablation). Every mode but <see cref="None"/>
 /// ends with a temperature softmax, a = softmax(z / T), so T means the same thing for all of them.
 /// </summary>
 public enum AttentionAggregation

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace AttnDistill.Distillation;
 
 /// <summary>
-/// The AttnDistill loss of one training step (METHOD.md section 3), as a pure function of tensors:
+/// The AttnDistill loss of one training step (docs/METHOD.md, section 1), as a pure function of tensors:
 /// L = w_cls * MSE(f_s, f_t) + lambda * sum over blocks of D(A_t || A_s).
 /// The teacher side is detached here, so its graph (if any) is never touched.
 /// </summary>

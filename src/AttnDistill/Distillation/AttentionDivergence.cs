@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
 
-/// <summary>The divergences of the attention term (METHOD.md section 3 step 6).</summary>
+/// <summary>The divergences of the attention term (docs/METHOD.md, section 1.6).</summary>
 public static class AttentionDivergence
 {
     /// <summary>

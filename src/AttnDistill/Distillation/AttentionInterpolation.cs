@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace AttnDistill.Distillation;
 
 /// <summary>
-/// Resamples a teacher's CLS attention rows to the student's patch grid (METHOD.md section 3 step 3),
+/// Resamples a teacher's CLS attention rows to the student's patch grid (docs/METHOD.md, section 1.3),
 /// so maps from different patch sizes can be compared token by token.
 /// </summary>
 public static class AttentionInterpolation

@@ -1,6 +1,6 @@
 namespace AttnDistill.Distillation;
 
-/// <summary>The divergence of the attention term (METHOD.md section 3 step 6 and the Table 10(f) ablation).</summary>
+/// <summary>The divergence of the attention term (docs/METHOD.md, section 1.6, and the Table 10(f) ablation).</summary>
 public enum AttentionLossKind
 {
     /// <summary>KL(A_t || A_s) with PyTorch's batchmean reduction (the method's own).</summary>

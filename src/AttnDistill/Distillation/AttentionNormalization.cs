@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
 
-/// <summary>Row normalizations of attention maps (METHOD.md section 3 step 5).</summary>
+/// <summary>Row normalizations of attention maps (docs/METHOD.md, section 1.5).</summary>
 public static class AttentionNormalization
 {
     /// <summary>PyTorch's F.normalize(x, p=1, dim=-1): x / max(sum |x|, 1e-12) over the last axis.</summary>

@@ -1,7 +1,7 @@
 namespace AttnDistill.Distillation;
 
 /// <summary>
-/// Every switch of the AttnDistill loss (METHOD.md section 3 and the supplement's Table 10).
+/// Every switch of the AttnDistill loss (docs/METHOD.md, section 1, and the supplement's Table 10).
 /// Defaults are the paper's best setting. Names in parentheses are the CLI flags the messages of
 /// <see cref="Validate"/> point to.
 /// </summary>

@@ -11,7 +11,7 @@ public sealed record StudentOutput(Tensor Feature, IReadOnlyList<BlockAttention>
 
 /// <summary>
 /// Student = ViT backbone + optional projector P on all last-block tokens + LayerNorm of the
-/// teacher's width (METHOD.md section 2, as the authors' student). Without P, the feature is the
+/// teacher's width (docs/METHOD.md, section 2.3, as the authors' student). Without P, the feature is the
 /// backbone's own normalized output. The backbone alone is what gets exported and evaluated.
 /// </summary>
 public sealed class DistillStudent : nn.Module<Tensor, Tensor>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace AttnDistill.Distillation;
 
 /// <summary>
-/// One distillation step (METHOD.md section 3): the frozen teacher (eval, no grad) and the student
+/// One distillation step (docs/METHOD.md, section 1): the frozen teacher (eval, no grad) and the student
 /// see the same augmented batch; the loss compares CLS features and last-block (or every-block)
 /// CLS attention rows. The trainer does the rest.
 /// </summary>

@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 namespace AttnDistill.Distillation;
 
 /// <summary>
-/// Turns per-head CLS attention [B, h, 1 + N] into one distribution [B, 1 + N] (METHOD.md section 3
-/// step 4), so students and teachers with different head counts can be compared.
+/// Turns per-head CLS attention [B, h, 1 + N] into one distribution [B, 1 + N] (docs/METHOD.md, section
+/// 1.4), so students and teachers with different head counts can be compared.
 /// </summary>
 /// <remarks>
 /// The authors' public code has only the product (log-sum) aggregation. MAX, MEAN and MIN (Table 10(b))

@@ -8,7 +8,7 @@ namespace AttnDistill.Distillation;
 /// </summary>
 public sealed record LossParts(Tensor Total, Tensor Cls, Tensor Attn) : IDisposable
 {
-    /// <summary>True when the total is a finite number (METHOD.md step 8: otherwise the batch is skipped).</summary>
+    /// <summary>True when the total is a finite number (docs/METHOD.md, section 1.8: otherwise the batch is skipped).</summary>
     public bool IsFinite
     {
         get

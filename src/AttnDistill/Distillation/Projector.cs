@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace AttnDistill.Distillation;
 
 /// <summary>
-/// The projector P of METHOD.md section 2: LayerNorm(d), then L Linear layers with GELU between,
+/// The projector P of docs/METHOD.md, section 2.3: LayerNorm(d), then L Linear layers with GELU between,
 /// hidden widths alternating 2d, d, 2d ... and ending at the teacher width:
 /// L=1: d -> D; L=2: d -> 2d -> D; L=4: d -> 2d -> d -> 2d -> D; L=8 likewise.
 /// State-dict names are those of an nn.Sequential: 0 (LayerNorm), 1 (Linear), 2 (GELU), 3 ...

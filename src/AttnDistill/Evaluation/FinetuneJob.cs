@@ -47,7 +47,7 @@ public sealed record FinetuneJobConfig
 public sealed record FinetuneJobResult(ClassificationResult Final, ClassificationResult Best, int BestEpoch, TrainResult Train, string ModelPath);
 
 /// <summary>
-/// Full fine-tuning (METHOD.md section 6): the backbone plus a linear head, AdamW with layer-wise
+/// Full fine-tuning (docs/METHOD.md, section 5.4): the backbone plus a linear head, AdamW with layer-wise
 /// lr decay, drop path and label smoothing, RandomResizedCrop + flip; top-1/top-5 on the val
 /// split after every <see cref="FinetuneJobConfig.EvalEvery"/> epochs (log.txt, TensorBoard) and
 /// at the end (metrics.json). The fine-tuned model is saved with timm's names as finetuned.pth.

@@ -28,7 +28,7 @@ public sealed record LinearJobConfig
 }
 
 /// <summary>
-/// MAE's linear probing (METHOD.md section 6): BatchNorm-without-affine + Linear heads on frozen
+/// MAE's linear probing (docs/METHOD.md, section 5.3): BatchNorm-without-affine + Linear heads on frozen
 /// features, LARS, warm-up then cosine, one head per base lr of the sweep, all trained in the same
 /// pass; reports every head and the best. The best head is saved as linear_head.safetensors.
 /// </summary>

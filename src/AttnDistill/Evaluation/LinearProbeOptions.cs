@@ -1,7 +1,7 @@
 namespace AttnDistill.Evaluation;
 
 /// <summary>
-/// MAE's linear-probing recipe (METHOD.md section 6, supplement Table 9): LARS, momentum 0.9,
+/// MAE's linear-probing recipe (docs/METHOD.md, section 5.3; supplement Table 9): LARS, momentum 0.9,
 /// weight decay 0, lr = base lr x batch / 256, warm-up 10 of 90 epochs then cosine to 0; here
 /// with a sweep of base lrs trained side by side.
 /// </summary>

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace AttnDistill.Models;
 
-/// <summary>What a block reports about its attention when asked (METHOD.md section 1).</summary>
+/// <summary>What a block reports about its attention when asked (docs/METHOD.md, section 1.1).</summary>
 /// <param name="ClsAttention">Post-softmax CLS row: (B, heads, 1 + N), CLS-to-CLS first, patches in raster order.</param>
 /// <param name="ValueNorms">L2 norm of every token's value vector per head, (B, heads, 1 + N), or null when not asked.</param>
 public readonly record struct BlockAttention(Tensor ClsAttention, Tensor? ValueNorms);

@@ -1,6 +1,6 @@
 namespace AttnDistill.Models;
 
-/// <summary>How a ViT encodes token positions (METHOD.md section 1).</summary>
+/// <summary>How a ViT encodes token positions (docs/METHOD.md, section 2.1).</summary>
 public enum PosEmbedKind
 {
     /// <summary>Trained parameter, trunc-normal(0.02) init: DINO, Mugs, iBOT, DeiT.</summary>

@@ -3,7 +3,7 @@ using AttnDistill.Models;
 namespace AttnDistill.Pretraining;
 
 /// <summary>
-/// Everything needed to rebuild a masked autoencoder (METHOD.md section 5): the encoder's
+/// Everything needed to rebuild a masked autoencoder (docs/METHOD.md, section 4.1): the encoder's
 /// <see cref="VitConfig"/> (sin-cos position embedding, as MAE) plus the light decoder and the
 /// masking/loss settings. Names follow models_mae.py's constructor arguments.
 /// </summary>

@@ -9,7 +9,7 @@ namespace AttnDistill.Pretraining;
 /// <param name="Config">The encoder's <see cref="VitConfig"/>, PosEmbed = SinCos, so a student can match it.</param>
 public sealed record TeacherBackbone(IReadOnlyDictionary<string, Tensor> StateDict, VitConfig Config);
 
-/// <summary>Extracts the MAE encoder for distillation (METHOD.md section 5: decoders are dropped).</summary>
+/// <summary>Extracts the MAE encoder for distillation (docs/METHOD.md, section 4.1: decoders are dropped).</summary>
 public static class MaeEncoderExport
 {
     /// <summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 namespace AttnDistill.Pretraining;
 
-/// <summary>Settings of a MAE pre-training run (METHOD.md section 5).</summary>
+/// <summary>Settings of a MAE pre-training run (docs/METHOD.md, section 4.1).</summary>
 public sealed record MaePretrainJobConfig
 {
     public required string DataRoot { get; init; }

@@ -4,7 +4,7 @@ using AttnDistill.Distributed;
 
 namespace AttnDistill.Training;
 
-/// <summary>The training split as every training loop reads it (METHOD.md section 4).</summary>
+/// <summary>The training split as every training loop reads it (docs/METHOD.md, section 3).</summary>
 public static class TrainingData
 {
     /// <summary>

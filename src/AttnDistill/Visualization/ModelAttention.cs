@@ -8,7 +8,7 @@ namespace AttnDistill.Visualization;
 /// <param name="Name">Row title of the model (teacher or method name).</param>
 /// <param name="Heads">Last block's per-head CLS attention rows as the model emits them, (B, heads, 1 + N):
 /// CLS-to-CLS first, then the N patches in raster order; each row sums to 1.</param>
-/// <param name="Aggregated">The model's aggregated map as the loss sees it (METHOD.md section 3 steps 4-5:
+/// <param name="Aggregated">The model's aggregated map as the loss sees it (docs/METHOD.md, sections 1.4-1.5:
 /// head aggregation with temperature T, clamp, L1 renormalization), on the model's own grid, (B, 1 + N).</param>
 /// <param name="KlToTeacher">Students only: KL(A_t || A_s) per image, (B), of the prepared maps on the
 /// student's grid (the teacher's map interpolated to it): the loss's unweighted attention term.</param>

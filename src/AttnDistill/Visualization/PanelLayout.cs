@@ -5,7 +5,7 @@ public enum PanelTileKind
 {
     /// <summary>The input image (teacher row only).</summary>
     Image,
-    /// <summary>The model's aggregated map (METHOD.md section 3 step 4).</summary>
+    /// <summary>The model's aggregated map (docs/METHOD.md, section 1.4).</summary>
     Aggregated,
     /// <summary>One head's CLS attention map.</summary>
     Head,
