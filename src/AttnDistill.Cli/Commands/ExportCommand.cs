@@ -25,7 +25,8 @@ public static class ExportCommand
         var device = Run.DeviceOption();
         device.Description = "cpu, cuda or cuda:N: checked like every command's, but an export only serializes, on the host, whatever the device.";
         var resample = PosEmbedResampleOption.Create();
-        foreach (var o in new Option[] { config, ckpt, format, outFile, size, attention, head, quantize, key, heads, resample, device }) cmd.Options.Add(o);
+        var half = new Option<bool>("--half") { Description = "pth/safetensors: store the weights in float16 (half the size; every command reads them back as float32)." };
+        foreach (var o in new Option[] { config, ckpt, format, outFile, size, half, attention, head, quantize, key, heads, resample, device }) cmd.Options.Add(o);
         cmd.SetAction((parsed, ct) => Run.Guarded(parsed, ct, stop =>
         {
             string outPath = parsed.GetValue(outFile)!;
@@ -37,7 +38,7 @@ public static class ExportCommand
                 ImageSize = parsed.GetValue(size),
                 CheckpointKey = parsed.GetValue(key),
                 Inference = new VitInferenceOptions { NumHeads = parsed.GetValue(heads), Resampling = PosEmbedResampleOption.Read(parsed, resample) },
-                HeadPath = parsed.GetValue(head),
+                HeadPath = parsed.GetValue(head), Half = parsed.GetValue(half),
                 Onnx = new OnnxExportOptions
                 {
                     IncludeAttention = parsed.GetValue(attention),

@@ -36,6 +36,9 @@ public static class ExportJob
             if (request.Format is ExportFormat.Pth or ExportFormat.Safetensors)
             {
                 var state = VitOnnxExporter.StateDictAt(model, null);
+                if (request.Half)
+                    foreach (var k in state.Keys.ToList())
+                        if (state[k].is_floating_point()) { var half = state[k].to(ScalarType.Float16); state[k].Dispose(); state[k] = half; }
                 try
                 {
                     if (request.Format == ExportFormat.Pth) BackboneExport.SavePth(state, outPath);
@@ -46,7 +49,7 @@ public static class ExportJob
                     foreach (var t in state.Values) t.Dispose();
                 }
                 return new ExportResult(outPath, request.Format, new FileInfo(outPath).Length, cfg,
-                    new[] { request.Format == ExportFormat.Pth ? "state dict (torch.save)" : "state dict (safetensors, with config)" });
+                    new[] { (request.Format == ExportFormat.Pth ? "state dict (torch.save)" : "state dict (safetensors, with config)") + (request.Half ? ", float16" : "") });
             }
 
             var proto = VitOnnxExporter.Build(model, request.Onnx with { ImageSize = cfg.ImageSize }, head);
@@ -72,6 +75,7 @@ public static class ExportJob
             if (r.Onnx.IncludeAttention) throw new ArgumentException($"--attention is an output of the ONNX graph; leave it out for --format {fmt}.");
             if (r.Onnx.Quantization != OnnxQuantization.None) throw new ArgumentException($"--quantize applies to --format onnx only; leave it out for --format {fmt}.");
         }
+        else if (r.Half) throw new ArgumentException("--half stores a .pth or .safetensors state dict in float16; for ONNX use --quantize int8, or leave --half out.");
         if (r.ImageSize is <= 0) throw new ArgumentException($"--image-size must be positive, got {r.ImageSize}.");
     }
 

@@ -9,7 +9,10 @@ public sealed record ExportRequest
     public required string Out { get; init; }
     public required ExportFormat Format { get; init; }
 
-    /// <summary>Export for this input size (the position table is resampled, DINO-style); null = the checkpoint's.</summary>
+    /// <summary>pth/safetensors only: store the weights as float16 (half the size; what a committed reference teacher uses) instead of float32.</summary>
+    public bool Half { get; init; }
+
+    /// <summary>Export for this input size (the position table is resampled by the file's source rule); null = the checkpoint's.</summary>
     public int? ImageSize { get; init; }
 
     /// <summary>Wrapper entry of the checkpoint ("student", "teacher", ...); null = the first present.</summary>

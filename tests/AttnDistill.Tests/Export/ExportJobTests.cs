@@ -75,6 +75,32 @@ public class ExportJobTests : IDisposable
         TensorAssert.Close(model.forward(x), runner.Run(x)["feature"], "feature at 48 px", 0, 1e-4);
     }
 
+    [Theory]
+    [InlineData(ExportFormat.Safetensors, "half.safetensors")]
+    [InlineData(ExportFormat.Pth, "half.pth")]
+    public void HalfStoresFloat16WeightsThatLoadBackAsTheModel(ExportFormat format, string name)
+    {
+        var (model, ckpt) = Checkpoint();
+        using var _m = model;
+        string full = File_("full-" + name), half = File_(name);
+        ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = full, Format = format }, Context);
+        var result = ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = half, Format = format, Half = true }, Context);
+        Assert.Contains("float16", Assert.Single(result.Outputs));
+        Assert.InRange(new FileInfo(half).Length, 0, new FileInfo(full).Length * 0.6);
+        using (var read = CheckpointReader.Read(half)) Assert.All(read.Tensors.Values, t => Assert.Equal(ScalarType.Float16, t.dtype));
+        var (loaded, _) = VitCheckpointLoader.Load(half, new VitInferenceOptions { NumHeads = Tiny.NumHeads });
+        using (loaded)
+        {
+            loaded.eval();
+            model.eval();
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var x = Input(2, 32);
+            TensorAssert.Close(model.forward(x), loaded.forward(x), "float16 weights", 0, 1e-2);
+        }
+        Assert.Contains("--half", Assert.Throws<ArgumentException>(() => ExportJob.Run(new ExportRequest { Checkpoint = ckpt, Out = File_("x.onnx"), Format = ExportFormat.Onnx, Half = true }, Context)).Message);
+    }
+
     /// <summary>Export at another size stores the table knn and distill load at that size: the file's source rule (or the one asked for).</summary>
     [Theory]
     [InlineData(null)]
