@@ -374,9 +374,11 @@ public sealed class Trainer
         }
         dist.Broadcast(_task.Model.state_dict().Values.ToArray());
         optimizerBytes = Collectives.BroadcastBytes(dist, optimizerBytes);
-        using (var r = new BinaryReader(new MemoryStream(optimizerBytes))) _optimizer.load_state_dict(r);
+        // Every rank loads the same bytes, so a bad section fails on all of them alike, with the same one-line message as one process.
+        string where = found?.Path ?? "rank 0's checkpoint";
+        ResumeCheckpoint.Guard(where, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(optimizerBytes)); _optimizer.load_state_dict(r); });
         ShareTaskState();
-        ShareRng(ckpt?.Section(TrainingCheckpoint.RngSection));
+        ShareRng(ckpt?.Section(TrainingCheckpoint.RngSection), where);
         return new ResumePoint((int)h[1], localBatch, saved.OptimizerSteps, found?.Path ?? "rank 0's checkpoint");
     }
 
@@ -394,21 +396,27 @@ public sealed class Trainer
     }
 
     /// <summary>Rank r continues rank r's saved random stream; ranks the checkpoint did not have start from seed + rank.</summary>
-    private void ShareRng(CheckpointSection? rng)
+    private void ShareRng(CheckpointSection? rng, string where)
     {
         var dist = _run.Distributed;
         Tensor? states = null;
         try
         {
+            bool valid = true;
             if (rng is not null && rng.Tensors.TryGetValue(TorchCpuRng, out var first))
             {
                 var rows = new List<Tensor> { first };
                 for (int r = 1; rng.Tensors.TryGetValue(RankRngKey(r), out var t); r++) rows.Add(t);
-                states = stack(rows);                                                  // (saved ranks, state bytes)
+                // libtorch aborts the process on a state of another size: rank 0 checks, and every rank refuses together.
+                using var current = random.get_rng_state();
+                valid = rows.All(t => t.dtype == ScalarType.Byte && t.dim() == 1 && t.shape[0] == current.shape[0]);
+                if (valid) states = stack(rows);                                       // (saved ranks, state bytes)
             }
-            using var shape = tensor(new long[] { states?.shape[0] ?? 0, states?.shape[1] ?? 0 });
+            using var shape = tensor(new long[] { valid ? states?.shape[0] ?? 0 : -1, states?.shape[1] ?? 0 });
             dist.Broadcast(new[] { shape });
             var s = shape.data<long>().ToArray();
+            if (s[0] < 0)
+                throw new CheckpointFormatException($"{where}: an RNG state is not the {random.get_rng_state().shape[0]} bytes of libtorch's CPU generator (corrupt or crafted file); resume from another checkpoint or start a new run.");
             if (s[0] == 0)
             {
                 manual_seed(_opt.Seed + dist.Rank);

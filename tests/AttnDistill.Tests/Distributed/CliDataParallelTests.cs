@@ -29,10 +29,10 @@ public class CliDataParallelTests(ITestOutputHelper output)
     }
 
     /// <summary>Two app contexts, one per rank, each in its own working directory.</summary>
-    static string TwoRanks(string root, string tag, string data, string teacher, bool resume)
+    static string TwoRanks(string root, string tag, string data, string teacher, bool resume, int epochs = Epochs)
     {
         string args = $"\"{Cli}\" distill --data \"{data}\" --teacher \"{teacher}\" --image-size 32 --student-patch 8 --student-dim 32 --student-depth 2 --student-heads 2 "
-            + $"--proj-layers 1 --epochs {Epochs} --warmup-epochs 1 --batch-size 16 --lr 1e-3 --workers 1 --log-every 5 --out run" + (resume ? " --resume" : "");
+            + $"--proj-layers 1 --epochs {epochs} --warmup-epochs 1 --batch-size 16 --lr 1e-3 --workers 1 --log-every 5 --out run" + (resume ? " --resume" : "");
         string Rank(int r)
         {
             string wdir = Path.Combine(root, $"{tag}-rank{r}");
@@ -95,5 +95,27 @@ public class CliDataParallelTests(ITestOutputHelper output)
         Assert.Equal(a.Keys.Order(), b.Keys.Order());
         foreach (var (k, v) in a)
             Assert.True(v.equal(b[k]).all().item<bool>(), $"{k} differs between the uninterrupted and the killed-then-resumed run");
+    }
+
+    /// <summary>A crafted (checksummed) checkpoint whose RNG state has the wrong size: under mpirun too, one refusal on every rank, no native abort.</summary>
+    [SkippableFact]
+    public void ACraftedRngStateIsRefusedByEveryRankWithoutANativeAbort()
+    {
+        Skip.If(Mpirun.Path is null, Mpirun.SkipReason);
+        string root = Directory.CreateTempSubdirectory("mpi-crafted").FullName;
+        string data = SyntheticCifar.Write(Path.Combine(root, "data"), trainImages: 64);
+        string teacher = Teacher(root);
+        var timeout = TimeSpan.FromMinutes(3);
+        var (code, log) = Mpirun.Run(TwoRanks(root, "run", data, teacher, resume: false, epochs: 1), timeout);
+        Assert.True(code == 0, log);
+        string dir = Path.Combine(root, "run-rank0", "run");
+        AttnDistill.Tests.Reliability.HostileRunTests.Craft(Path.Combine(dir, "checkpoint-0001.ckpt"), Path.Combine(dir, "checkpoint-0002.ckpt"),
+            (t, _) => t["rng/torch_cpu"] = torch.zeros(10, torch.ScalarType.Byte));
+        (code, log) = Mpirun.Run(TwoRanks(root, "run", data, teacher, resume: true, epochs: 3), timeout);
+        output.WriteLine(log);
+        Assert.NotEqual(0, code);
+        Assert.Contains("RNG state", log);
+        Assert.Contains("checkpoint-0002.ckpt", log);
+        Assert.DoesNotContain("terminate called", log);
     }
 }

@@ -55,7 +55,7 @@ public class HostileRunTests(ResumeFixture f, ITestOutputHelper log) : IClassFix
     void AssertOneLineError((int Code, string Output) r, params string[] words) => CliErrors.AssertOneLine(log, r, words);
 
     /// <summary>Rewrites a checkpoint's tensors and metadata, then its data checksum, so the file is valid but crafted.</summary>
-    static void Craft(string source, string target, Action<Dictionary<string, Tensor>, Dictionary<string, string>> edit)
+    internal static void Craft(string source, string target, Action<Dictionary<string, Tensor>, Dictionary<string, string>> edit)
     {
         var c = SafetensorsFile.Read(source);
         var tensors = new Dictionary<string, Tensor>(c.Tensors, StringComparer.Ordinal);
