@@ -121,11 +121,13 @@ public static class DistillStepCases
     }
 
     /// <summary>The header of the bench's cache: the harness's fixed batch as a one-epoch data set, the default loss's targets (last-block CLS rows).</summary>
-    static Distillation.TeacherCache.TeacherCacheHeader BenchCacheHeader(VitConfig teacher, VitConfig student, int batch) => new()
+    static Distillation.TeacherCache.TeacherCacheHeader BenchCacheHeader(VitConfig teacher, VitConfig student, int batch)
     {
-        TeacherSha256 = "bench", Data = "bench", Images = batch, ImageSize = student.ImageSize, Crop = "none", Seed = 0, BatchSize = batch,
-        Dtype = "float32", FeatureShape = new[] { teacher.EmbedDim },
-        AttentionShape = new[] { 1, teacher.NumHeads, 1 + (student.ImageSize / teacher.PatchSize) * (student.ImageSize / teacher.PatchSize) },
-        ValueNorms = false, RowsPerEpoch = batch,
-    };
+        var (feature, attention, valueNorms) = Distillation.TeacherCache.TeacherCacheHeader.Targets(teacher, student.ImageSize, new DistillLossOptions(), DistillationMethod.AttnDistill);
+        return new()
+        {
+            TeacherSha256 = "bench", Data = "bench", Images = batch, ImageSize = student.ImageSize, Crop = "none", Seed = 0, BatchSize = batch,
+            Dtype = "float32", FeatureShape = feature, AttentionShape = attention, ValueNorms = valueNorms, RowsPerEpoch = batch,
+        };
+    }
 }

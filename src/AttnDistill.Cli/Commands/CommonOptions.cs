@@ -55,8 +55,8 @@ public sealed class TrainerOptionSet
     {
         if (BaseLrSweep is null) return new[] { r.GetValue(BaseLr) };
         var values = BaseLrSweep.Read(r);
-        if (values.FirstOrDefault(v => !(v > 0) || !double.IsFinite(v)) is var bad && values.Any(v => !(v > 0) || !double.IsFinite(v)))
-            throw new ArgumentException($"--blr values must be positive, got {bad}.");
+        foreach (double v in values)
+            if (!(v > 0) || !double.IsFinite(v)) throw new ArgumentException($"--blr values must be positive, got {v}.");
         return values;
     }
 

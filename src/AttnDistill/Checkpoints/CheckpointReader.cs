@@ -95,6 +95,7 @@ public static class CheckpointReader
             var unsupported = new List<string>();
             var origin = new Dictionary<string, string>(StringComparer.Ordinal);
             var classifier = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            Tensor? fcNorm = null;   // fc_norm.weight: the file is a global-pool classifier when it has no final norm
             foreach (DictionaryEntry e in current)
             {
                 string key = e.Key as string ?? e.Key?.ToString() ?? "";
@@ -104,6 +105,7 @@ public static class CheckpointReader
                     continue;
                 }
                 string name = StripPrefixes(key);
+                if (name == "fc_norm.weight") fcNorm = t;
                 if (VitStateDictKeys.IsBackboneKey(name))
                 {
                     if (!t.is_floating_point())
@@ -127,15 +129,16 @@ public static class CheckpointReader
                 throw new CheckpointFormatException(
                     $"{path}: the backbone has tensors this ViT does not implement: {string.Join(", ", unsupported.Take(8))}" +
                     $"{(unsupported.Count > 8 ? $" ... ({unsupported.Count} in all)" : "")} (layer scale, distillation or register tokens?).");
-            if (keepClassifier && kept.Count > 0 && !kept.ContainsKey("norm.weight") && classifier.TryGetValue("fc_norm.weight", out var fcNorm))
+            bool globalPool = kept.Count > 0 && !kept.ContainsKey("norm.weight") && fcNorm is not null;
+            if (keepClassifier && globalPool && fcNorm!.is_floating_point())
             {
                 // A global-pool classifier never reads the final norm (MAE deletes it): LayerNorm's own init stands in, so the ViT loads strictly.
-                kept["norm.weight"] = ones_like(fcNorm);
-                kept["norm.bias"] = zeros_like(fcNorm);
+                kept["norm.weight"] = ones_like(fcNorm!);
+                kept["norm.bias"] = zeros_like(fcNorm!);
                 keptRefs.Add(kept["norm.weight"]);
                 keptRefs.Add(kept["norm.bias"]);
             }
-            if (kept.Count > 0 && !kept.ContainsKey("norm.weight") && origin.Count > 0 && HasGlobalPoolHead(current))
+            else if (globalPool)
                 throw new CheckpointFormatException(
                     $"{path}: a classifier fine-tuned with global pooling (MAE main_finetune / timm: fc_norm.* and head.*, no final norm.*): " +
                     "its feature is the mean patch token through fc_norm, not the normalized CLS token this backbone gives, so it cannot be read as a backbone. " +
@@ -164,14 +167,6 @@ public static class CheckpointReader
         {
             DisposeUnkept(root, keptRefs, new HashSet<object>(ReferenceEqualityComparer.Instance));
         }
-    }
-
-    /// <summary>True when the dict holds a global-pool classifier head: fc_norm.weight (after prefix stripping).</summary>
-    static bool HasGlobalPoolHead(IDictionary dict)
-    {
-        foreach (DictionaryEntry e in dict)
-            if (e.Key is string k && StripPrefixes(k) == "fc_norm.weight" && e.Value is Tensor) return true;
-        return false;
     }
 
     /// <summary>Removes the known wrapper prefixes from the front of a name, repeatedly ("module.backbone.x" -> "x").</summary>

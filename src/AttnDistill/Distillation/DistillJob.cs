@@ -176,19 +176,14 @@ public static class DistillJob
     {
         if (dist.WorldSize > 1)
             throw new ArgumentException($"--teacher-cache runs in one process (this run has {dist.WorldSize}): fill and read it without mpirun.");
-        var t = teacher.Config;
-        int tokens = 1 + (student.ImageSize / t.PatchSize) * (student.ImageSize / t.PatchSize);
-        bool attention = cfg.Method != DistillationMethod.CompRess && cfg.Loss.UsesAttention;
-        int blocks = !attention ? 0 : cfg.Loss.AllBlocks ? t.Depth : 1;
+        var (feature, attention, valueNorms) = TeacherCache.TeacherCacheHeader.Targets(teacher.Config, student.ImageSize, cfg.Loss, cfg.Method);
         var header = new TeacherCache.TeacherCacheHeader
         {
             TeacherSha256 = TeacherCache.TeacherCacheHeader.TeacherHash(teacher), TeacherFile = Path.GetFullPath(cfg.TeacherPath),
             Data = Path.GetFullPath(cfg.DataRoot), Images = loader.Dataset.Count, ImageSize = student.ImageSize,
             Crop = $"RandomResizedCrop({student.ImageSize}, scale=({cfg.CropScaleMin.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}, 1)) + horizontal flip",
             Seed = cfg.Trainer.Seed, BatchSize = loader.Options.BatchSize, Dtype = cfg.TeacherCacheDtype,
-            FeatureShape = cfg.Loss.PatchTokenAlign ? new[] { tokens, t.EmbedDim } : new[] { t.EmbedDim },
-            AttentionShape = blocks == 0 ? new[] { 0, 0, 0 } : new[] { blocks, t.NumHeads, tokens },
-            ValueNorms = blocks > 0 && cfg.Loss.WeightByValue,
+            FeatureShape = feature, AttentionShape = attention, ValueNorms = valueNorms,
             RowsPerEpoch = loader.Options.DropLast ? loader.BatchesPerEpoch * loader.Options.BatchSize : loader.SamplesPerEpoch,
         };
         var cache = TeacherCache.TeacherTargetCache.Open(cfg.TeacherCacheDir!, header);

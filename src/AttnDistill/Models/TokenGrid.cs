@@ -22,8 +22,4 @@ public static class TokenGrid
     /// <summary>g of a (1, 1 + g*g, D) position table, or null when it has another shape.</summary>
     public static int? SideOfTable(Tensor posEmbed) =>
         posEmbed.dim() == 3 && posEmbed.shape[0] == 1 ? SideOfTokens(posEmbed.shape[1]) : null;
-
-    /// <summary>g for g*g patches; throws with <paramref name="what"/> (what holds them) otherwise.</summary>
-    public static int RequireSideOfPatches(long patches, string what) =>
-        SideOfPatches(patches) ?? throw new ArgumentException($"{what}: {patches} patches are not a square grid.");
 }

@@ -403,20 +403,21 @@ public sealed class Trainer
         try
         {
             bool valid = true;
+            long stateBytes;
+            using (var current = random.get_rng_state()) stateBytes = current.shape[0];
             if (rng is not null && rng.Tensors.TryGetValue(TorchCpuRng, out var first))
             {
                 var rows = new List<Tensor> { first };
                 for (int r = 1; rng.Tensors.TryGetValue(RankRngKey(r), out var t); r++) rows.Add(t);
                 // libtorch aborts the process on a state of another size: rank 0 checks, and every rank refuses together.
-                using var current = random.get_rng_state();
-                valid = rows.All(t => t.dtype == ScalarType.Byte && t.dim() == 1 && t.shape[0] == current.shape[0]);
+                valid = rows.All(t => t.dtype == ScalarType.Byte && t.dim() == 1 && t.shape[0] == stateBytes);
                 if (valid) states = stack(rows);                                       // (saved ranks, state bytes)
             }
             using var shape = tensor(new long[] { valid ? states?.shape[0] ?? 0 : -1, states?.shape[1] ?? 0 });
             dist.Broadcast(new[] { shape });
             var s = shape.data<long>().ToArray();
             if (s[0] < 0)
-                throw new CheckpointFormatException($"{where}: an RNG state is not the {random.get_rng_state().shape[0]} bytes of libtorch's CPU generator (corrupt or crafted file); resume from another checkpoint or start a new run.");
+                throw new CheckpointFormatException($"{where}: an RNG state is not the {stateBytes} bytes of libtorch's CPU generator (corrupt or crafted file); resume from another checkpoint or start a new run.");
             if (s[0] == 0)
             {
                 manual_seed(_opt.Seed + dist.Rank);

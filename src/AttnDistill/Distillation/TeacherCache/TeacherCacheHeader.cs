@@ -36,6 +36,20 @@ public sealed record TeacherCacheHeader
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
+    /// <summary>
+    /// What the loss takes from the teacher per image, as the cache stores it: the feature (D, or
+    /// (1 + N) x D with patch-token alignment), the attention rows (blocks x heads x tokens; no blocks
+    /// when the loss uses no attention or runs CompRess) and whether value norms come with them.
+    /// </summary>
+    public static (int[] Feature, int[] Attention, bool ValueNorms) Targets(Models.VitConfig teacher, int imageSize, DistillLossOptions loss, DistillationMethod method)
+    {
+        int side = imageSize / teacher.PatchSize, tokens = 1 + side * side;
+        int blocks = method == DistillationMethod.CompRess || !loss.UsesAttention ? 0 : loss.AllBlocks ? teacher.Depth : 1;
+        return (loss.PatchTokenAlign ? new[] { tokens, teacher.EmbedDim } : new[] { teacher.EmbedDim },
+                blocks == 0 ? new[] { 0, 0, 0 } : new[] { blocks, teacher.NumHeads, tokens },
+                blocks > 0 && loss.WeightByValue);
+    }
+
     /// <summary>SHA-256 over the teacher's config and every tensor of its state dict as the run holds it (so a resampled pos_embed or another head count is another teacher).</summary>
     public static string TeacherHash(Models.VisionTransformer teacher)
     {
