@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
@@ -31,7 +32,7 @@ public static class AttentionDistillLoss
         using var scope = NewDisposeScope();
         var fT = teacherFeature.detach();
         Tensor cls = options.WeightCls > 0
-            ? options.WeightCls * AttentionDivergence.Mse(studentFeature, fT)
+            ? AttentionDivergence.Mse(studentFeature, fT).Times(options.WeightCls)
             : zeros(Array.Empty<long>(), studentFeature.dtype, studentFeature.device);
 
         Tensor attn;
@@ -42,9 +43,9 @@ public static class AttentionDistillLoss
             foreach (var (s, t, vs, vt) in pairs)
             {
                 var block = BlockLoss(options, s, t, vs, vt);
-                sum = sum is null ? block : sum + block;
+                sum = sum is null ? block : sum.Plus(block);
             }
-            attn = options.WeightAttn * sum!;
+            attn = sum!.Times(options.WeightAttn);
         }
         else
         {
@@ -52,7 +53,7 @@ public static class AttentionDistillLoss
             attn = zeros(Array.Empty<long>(), studentFeature.dtype, studentFeature.device);
         }
 
-        var total = cls + attn;
+        var total = cls.Plus(attn);
         return new LossParts(total.MoveToOuterDisposeScope(), cls.MoveToOuterDisposeScope(), attn.MoveToOuterDisposeScope());
     }
 

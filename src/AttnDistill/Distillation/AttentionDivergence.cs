@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
@@ -17,7 +18,7 @@ public static class AttentionDivergence
             throw new ArgumentException($"KL needs equal shapes, got target [{string.Join(", ", target.shape)}] and input [{string.Join(", ", input.shape)}].");
         using var scope = NewDisposeScope();
         var perElement = target * (target.log() - input.log());
-        return (perElement.sum() / input.shape[0]).MoveToOuterDisposeScope();
+        return perElement.sum().DividedBy(input.shape[0]).MoveToOuterDisposeScope();
     }
 
     /// <summary>Mean squared error over all elements (PyTorch's mse_loss, reduction='mean').</summary>
@@ -26,6 +27,6 @@ public static class AttentionDivergence
         if (!target.shape.SequenceEqual(input.shape))
             throw new ArgumentException($"MSE needs equal shapes, got input [{string.Join(", ", input.shape)}] and target [{string.Join(", ", target.shape)}].");
         using var scope = NewDisposeScope();
-        return (input - target).square().mean().MoveToOuterDisposeScope();
+        return (input - target).Squared().mean().MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -38,8 +39,8 @@ public static class AttentionInterpolation
         patch = nn.functional.interpolate(patch, size: new long[] { studentGrid, studentGrid },
             mode: InterpolationMode.Bicubic, align_corners: false);              // (B, h, n_s, n_s)
         patch = patch.reshape(b, h, (long)studentGrid * studentGrid);            // (B, h, n_s^2)
-        if (clampNegative) patch = patch.clamp_min(0.0);
-        patch = patch * ((1 - a0) / patch.sum(-1, keepdim: true));
+        if (clampNegative) patch = patch.ClampMin(0.0);
+        patch = patch * (a0.SubtractedFrom(1L) / patch.sum(-1, keepdim: true));
         return cat(new[] { a0, patch }, 2).MoveToOuterDisposeScope();            // (B, h, 1 + n_s^2)
     }
 }

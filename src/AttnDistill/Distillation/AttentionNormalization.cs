@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
@@ -16,6 +17,6 @@ public static class AttentionNormalization
     public static Tensor ClampAndRenormalize(Tensor attention, double min = 1e-5, double max = 0.996)
     {
         using var scope = NewDisposeScope();
-        return L1Normalize(attention.clamp(min, max)).MoveToOuterDisposeScope();
+        return L1Normalize(attention.ClampTo(min, max)).MoveToOuterDisposeScope();
     }
 }

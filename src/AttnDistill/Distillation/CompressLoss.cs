@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -45,7 +46,7 @@ public sealed class CompressLoss : IDisposable
         using (no_grad())
         {
             var u = rand(new long[] { queueSize, featureDim }, dtype: ScalarType.Float64, generator: gen);
-            _queue = (u * (2 * stdv) - stdv).to(dtype, device ?? CPU).MoveToOuterDisposeScope();  // (K, D)
+            _queue = u.Times(2 * stdv).Minus(stdv).to(dtype, device ?? CPU).MoveToOuterDisposeScope();  // (K, D)
         }
     }
 
@@ -73,10 +74,10 @@ public sealed class CompressLoss : IDisposable
         var qT = nn.functional.normalize(teacherFeature.detach(), p: 2.0, dim: 1);  // (B, D)
         // A copy: the FIFO update below writes into the bank in place, which autograd must not see.
         var bank = _queue.detach().clone().to(qS.dtype, qS.device).t();              // (D, K)
-        var logQS = (qS.matmul(bank) / Tau).log_softmax(1);                          // (B, K)
-        var logPT = (qT.matmul(bank) / Tau).log_softmax(1);                          // (B, K)
+        var logQS = qS.matmul(bank).DividedBy(Tau).log_softmax(1);                          // (B, K)
+        var logPT = qT.matmul(bank).DividedBy(Tau).log_softmax(1);                          // (B, K)
         // KL(p_t || q_s), batchmean; log-probabilities on both sides keep tiny p_t finite.
-        var loss = (logPT.exp() * (logPT - logQS)).sum() / studentFeature.shape[0];
+        var loss = (logPT.exp() * (logPT - logQS)).sum().DividedBy(studentFeature.shape[0]);
         if (update) Enqueue(qT);
         return loss.MoveToOuterDisposeScope();
     }
@@ -93,7 +94,8 @@ public sealed class CompressLoss : IDisposable
         using (no_grad())
         {
             var q = nn.functional.normalize(teacherFeature.detach(), p: 2.0, dim: 1).to(_queue.dtype, _queue.device);
-            var ids = (arange(b, dtype: ScalarType.Int64, device: _queue.device) + Pointer).remainder(QueueSize);
+            using var size = QueueSize.ToScalar();
+            var ids = KeptScalars.Arange(b, ScalarType.Int64, _queue.device).Plus((long)Pointer).remainder(size);
             _queue.index_copy_(0, ids, q);
         }
         Pointer = (Pointer + b) % QueueSize;

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Distillation;
@@ -34,6 +35,6 @@ public static class HeadAggregation
             AttentionAggregation.Mean => attention.mean(new long[] { 1 }).log(),
             _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, null),
         };
-        return (z / temperature).softmax(-1).MoveToOuterDisposeScope();
+        return z.DividedBy(temperature).softmax(-1).MoveToOuterDisposeScope();
     }
 }

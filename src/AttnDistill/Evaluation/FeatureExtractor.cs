@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Data;
 using AttnDistill.Distributed;
 using TorchSharp;
@@ -65,7 +66,8 @@ public static class FeatureExtractor
                 features ??= zeros(n, feats.shape[1], dtype: ScalarType.Float32, device: on).DetachFromDisposeScope();
                 var index = tensor(batch.Indices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: on);
                 features.index_copy_(0, index, feats);
-                filled.index_fill_(0, index, 1f);
+                using var one = 1f.ToScalar();
+                filled.index_fill_(0, index, one);
                 progress?.Report((++done, total));
             }
             if (features is null) throw new InvalidDataException("the loader yielded no batch.");
@@ -74,7 +76,7 @@ public static class FeatureExtractor
                 dist.SumInPlace(features);
                 dist.SumInPlace(filled);
                 using var scope = NewDisposeScope();
-                using var one = 1f.ToScalar();   // held across the call (see Models/KeptScalars)
+                using var one = 1f.ToScalar();   // held across the call (see Tensors/KeptScalars)
                 features.div_(filled.clamp_min(one).unsqueeze(1));
             }
             return Compact(features, labels, filled);
@@ -107,7 +109,7 @@ public static class FeatureExtractor
             }
             if (feats.Count == 0) throw new ArgumentException("no batch given.");
             var all = cat(feats, 0);
-            return new FeatureSet(all, cat(labels, 0), arange(all.shape[0], dtype: ScalarType.Int64, device: all.device));
+            return new FeatureSet(all, cat(labels, 0), KeptScalars.Arange(all.shape[0], ScalarType.Int64, all.device));
         }
         finally
         {
@@ -128,7 +130,8 @@ public static class FeatureExtractor
     static FeatureSet Compact(Tensor features, Tensor labels, Tensor filled)
     {
         using var scope = NewDisposeScope();
-        var rows = filled.gt(0f).nonzero().view(-1);                                         // (N',)
+        using var zero = 0f.ToScalar();
+        var rows = filled.gt(zero).nonzero().view(-1);                                         // (N',)
         return new FeatureSet(
             features.index_select(0, rows).DetachFromDisposeScope(),
             labels.index_select(0, rows).DetachFromDisposeScope(),

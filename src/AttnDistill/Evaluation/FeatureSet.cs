@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Evaluation;
@@ -25,8 +26,10 @@ public sealed record FeatureSet(Tensor Features, Tensor Labels, Tensor Indices) 
         var wanted = tensor(datasetIndices.Select(i => (long)i).ToArray(), dtype: ScalarType.Int64, device: Indices.device);
         // Row of each data set index: Indices is sorted (extraction writes in data set order).
         var rows = searchsorted(Indices, wanted);
-        var inRange = rows.lt(Count);
-        var found = inRange.logical_and(Indices.index_select(0, rows.clamp(max: Math.Max(0, Count - 1))).eq(wanted));
+        using var count = Count.ToScalar();
+        using var last = Math.Max(0, Count - 1).ToScalar();
+        var inRange = rows.lt(count);
+        var found = inRange.logical_and(Indices.index_select(0, rows.clamp(max: last)).eq(wanted));
         long missing = datasetIndices.Count - found.sum().item<long>();
         if (missing > 0)
             throw new ArgumentException($"{missing} of the {datasetIndices.Count} requested items have no feature row (out of range or unreadable).");

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,7 +75,7 @@ public static class Knn
                 var neighbours = neighboursMax.narrow(1, 0, k);                          // (b, k)
                 var oneHot = zeros(b * k, numClasses, dtype: simMax.dtype, device: bank.device)
                     .scatter_(1, neighbours.reshape(-1, 1), ones(b * k, 1, dtype: simMax.dtype, device: bank.device)); // (b*k, C)
-                var weights = simMax.narrow(1, 0, k).div(temperature).exp_();            // (b, k)
+                var weights = simMax.narrow(1, 0, k).DividedBy(temperature).exp_();            // (b, k)
                 var votes = oneHot.view(b, k, numClasses).mul(weights.view(b, k, 1)).sum(1); // (b, C)
                 var (_, ranked) = votes.sort(dim: 1, descending: true, stable: true);    // (b, C)
                 var correct = ranked.eq(target);                                         // (b, C)

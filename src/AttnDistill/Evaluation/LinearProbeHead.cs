@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -35,7 +36,7 @@ public sealed class LinearProbeHead : nn.Module<Tensor, Tensor>
     /// <summary>[B, D] features -> [B, C] logits.</summary>
     public override Tensor forward(Tensor features)
     {
-        using var normed = _bn.forward(features);
+        using var normed = _bn.ForwardKept(features);
         return _linear.forward(normed);
     }
 }

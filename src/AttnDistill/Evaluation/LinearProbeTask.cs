@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Data;
 using AttnDistill.Optim;
 using AttnDistill.Training;
@@ -50,7 +51,7 @@ public sealed class LinearProbeTask : ITrainingTask
         using (var noGrad = torch.no_grad())
             features = _backbone.forward(batch.Images.to(_device)).detach();                // (B, D)
         var total = _sweep.Loss(features, batch.Labels.to(_device));
-        var perHead = total.detach() / _sweep.BaseLrs.Count;
+        var perHead = total.detach().DividedBy((long)_sweep.BaseLrs.Count);
         return new StepLoss(total, new Dictionary<string, Tensor> { ["ce_mean_per_head"] = perHead });
     }
 

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Export;
@@ -34,12 +35,12 @@ public sealed record ClassifierHead(
         var x = features;
         if (RunningMean is not null && RunningVar is not null)
         {
-            x = (x - RunningMean) / (RunningVar + BnEps).sqrt();
+            x = (x - RunningMean) / RunningVar.Plus(BnEps).sqrt();
             if (BnWeight is not null) x = x * BnWeight;
-            if (BnBias is not null) x = x + BnBias;
+            if (BnBias is not null) x = x.Plus(BnBias);
         }
         var y = x.matmul(Weight.t());
-        if (Bias is not null) y = y + Bias;
+        if (Bias is not null) y = y.Plus(Bias);
         return y.MoveToOuterDisposeScope();
     }
 

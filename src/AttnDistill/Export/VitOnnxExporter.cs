@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Checkpoints;
 using AttnDistill.Models;
 using Google.Protobuf;
@@ -231,8 +232,8 @@ public static class VitOnnxExporter
             using (var scope = NewDisposeScope())
             {
                 var wf = w.detach().cpu().to(ScalarType.Float32);
-                var s = wf.abs().amax(new long[] { 1 }).div(127.0).clamp_min(1e-12);                    // (out)
-                var q = wf.div(s.unsqueeze(1)).round().clamp(-127, 127).t();                            // (in, out)
+                var s = wf.abs().amax(new long[] { 1 }).DividedBy(127.0).ClampMin(1e-12);                    // (out)
+                var q = wf.div(s.unsqueeze(1)).round().ClampTo(-127, 127).t();                            // (in, out)
                 qw = _g.Int8Initializer(key + ".weight_quantized", q);
                 scale = _g.Initializer(key + ".weight_scale", s);
                 zero = _g.Int8Initializer(key + ".weight_zero_point", zeros(s.shape[0], dtype: ScalarType.Int8));

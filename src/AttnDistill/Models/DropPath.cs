@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Models;
@@ -13,7 +14,7 @@ public static class PositionEmbedding
     public static Tensor SinCos2D(int embedDim, int gridSize, bool clsToken = true)
     {
         using var scope = NewDisposeScope();
-        var coords = arange(gridSize, dtype: float64);
+        var coords = KeptScalars.Arange(gridSize, float64);
         var ys = coords.repeat_interleave(gridSize);        // row index of each patch, raster order
         var xs = coords.repeat(gridSize);                   // column index
         var half = embedDim / 2;
@@ -24,8 +25,9 @@ public static class PositionEmbedding
 
     static Tensor SinCos1D(int dim, Tensor positions)
     {
-        var omega = arange(dim / 2, dtype: float64).div_(dim / 2.0);
-        omega = pow(10000.0, omega).reciprocal_();
+        var omega = KeptScalars.Arange(dim / 2, float64).DividedByInPlace(dim / 2.0);
+        using var timescale = tensor(10000.0, float64);      // a 0-d tensor base: torch.pow(Tensor, Tensor)
+        omega = pow(timescale, omega).reciprocal_();
         var angles = outer(positions, omega);                 // (M, dim/2)
         return cat(new[] { angles.sin(), angles.cos() }, 1);  // (M, dim)
     }

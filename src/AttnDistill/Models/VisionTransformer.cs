@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -27,7 +28,7 @@ public static class WeightInit
         using var _ = no_grad();
         static double NormCdf(double x) => (1 + Erf(x / Math.Sqrt(2))) / 2;
         double lo = NormCdf((a - mean) / std), hi = NormCdf((b - mean) / std);
-        t.uniform_(2 * lo - 1, 2 * hi - 1).erfinv_().mul_(std * Math.Sqrt(2)).add_(mean).clamp_(a, b);
+        t.uniform_(2 * lo - 1, 2 * hi - 1).erfinv_().TimesInPlace(std * Math.Sqrt(2)).PlusInPlace(mean).ClampToInPlace(a, b);
         return t;
     }
 

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -153,6 +154,8 @@ public sealed class Lars : OptimizerHelper, torch.optim.IMomentum
     {
         var o = (Options)group.Options;
         double lr = o.LearningRate!.Value, wd = o.WeightDecay!.Value, momentum = o.Momentum!.Value, trust = o.TrustCoefficient!.Value;
+        // Held across every libtorch call of the group (see Tensors/KeptScalars).
+        using Scalar wdScalar = wd.ToScalar(), trustScalar = trust.ToScalar(), momentumScalar = momentum.ToScalar(), minusLr = (-lr).ToScalar();
         foreach (var p in group.Parameters)
         {
             var grad = p.grad;
@@ -161,18 +164,18 @@ public sealed class Lars : OptimizerHelper, torch.optim.IMomentum
             if (p.dim() > 1)
             {
                 // Everything stays on the device: no .item() synchronisation per tensor.
-                update = update.add(p, alpha: wd);
+                update = update.add(p, alpha: wdScalar);
                 var wNorm = p.norm();
                 var uNorm = update.norm();
                 var one = ones_like(wNorm);
-                var ratio = wNorm.mul(trust).div(uNorm);
-                var q = where(wNorm.gt(0.0), where(uNorm.gt(0.0), ratio, one), one);
+                var ratio = wNorm.mul(trustScalar).div(uNorm);
+                var q = where(wNorm.gt(KeptScalars.Zero), where(uNorm.gt(KeptScalars.Zero), ratio, one), one);
                 update = update.mul(q);
             }
             var state = (State)_state[p.Handle];
             state.Mu ??= zeros_like(p).DetachFromDisposeScope();
-            state.Mu.mul_(momentum).add_(update);
-            p.add_(state.Mu, alpha: -lr);
+            state.Mu.mul_(momentumScalar).PlusInPlace(update);
+            p.add_(state.Mu, alpha: minusLr);
         }
     }, closure);
 

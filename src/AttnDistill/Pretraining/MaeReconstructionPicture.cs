@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using System.Runtime.InteropServices;
 using AttnDistill.Checkpoints;
 using SkiaSharp;
@@ -45,16 +46,16 @@ public static class MaeReconstructionPicture
             {
                 var m = target.mean(new long[] { -1 }, keepdim: true);
                 var v = target.var(-1, unbiased: true, keepdim: true);
-                pred = pred * (v + 1e-6).sqrt() + m;
+                pred = (pred * v.Plus(1e-6).sqrt()).Plus(m);
             }
             var removed = output.Mask.unsqueeze(-1);                               // (B, L, 1), 1 = removed
-            var pasted = mae.Unpatchify(target * (1 - removed) + pred * removed);  // (B, C, S, S)
+            var pasted = mae.Unpatchify((target * removed.SubtractedFrom(1L)).Plus(pred * removed));  // (B, C, S, S)
             var meanT = tensor(mean.ToArray(), device: images.device).reshape(1, c, 1, 1);
             var stdT = tensor(std.ToArray(), device: images.device).reshape(1, c, 1, 1);
-            Tensor ToPixels(Tensor x) => (x * stdT + meanT).clamp(0, 1);
+            Tensor ToPixels(Tensor x) => (x * stdT).Plus(meanT).ClampTo(0, 1);
             var original = ToPixels(images);
             var holes = mae.Unpatchify(removed.expand_as(target).contiguous());     // 1 where removed
-            var masked = original * (1 - holes) + 0.5 * holes;
+            var masked = (original * holes.SubtractedFrom(1L)).Plus(holes.Times(0.5));
             var reconstructed = ToPixels(pasted);
             return Grid(new[] { original, masked, reconstructed }).MoveToOuterDisposeScope();
         }
@@ -77,7 +78,7 @@ public static class MaeReconstructionPicture
             for (long row = 0; row < b; row++)
                 canvas.narrow(1, Gap + row * (tile + Gap), tile).narrow(2, Gap + col * (tile + Gap), tile).copy_(big[row]);
         }
-        return canvas.mul(255).round().clamp(0, 255).to(ScalarType.Byte).permute(1, 2, 0).contiguous();
+        return canvas.Times(255).round().ClampTo(0, 255).to(ScalarType.Byte).permute(1, 2, 0).contiguous();
     }
 
     /// <summary>Renders and writes the PNG (atomically); returns its path.</summary>
@@ -85,7 +86,7 @@ public static class MaeReconstructionPicture
     {
         using var rgb = Render(mae, images, mean, std, noise);
         int h = (int)rgb.shape[0], w = (int)rgb.shape[1];
-        using var alpha = full(h, w, 1, (byte)255, ScalarType.Byte);
+        using var alpha = KeptScalars.Full(new long[] { h, w, 1 }, (byte)255, ScalarType.Byte);
         using var rgbaT = cat(new[] { rgb, alpha }, 2);                          // (rows, cols, 4)
         byte[] rgba = rgbaT.data<byte>().ToArray();
         using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));

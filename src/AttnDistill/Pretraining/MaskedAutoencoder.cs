@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -132,9 +133,9 @@ public sealed class MaskedAutoencoder : nn.Module
         int gh = (int)(imgs.shape[2] / P), gw = (int)(imgs.shape[3] / P);
         var pos = encoder.PositionTableFor(gh, gw);                     // (1, 1 + L, D)
         var patches = encoder.PatchEmbedding.forward(imgs);            // (B, L, D)
-        var x = patches + pos.narrow(1, 1, pos.shape[1] - 1);
+        var x = patches.Plus(pos.narrow(1, 1, pos.shape[1] - 1));
         var m = RandomMasking(x, maskRatio ?? Config.MaskRatio, noise);
-        var cls = (encoder.ClsToken + pos.narrow(1, 0, 1)).expand(x.shape[0], -1, -1); // (B, 1, D)
+        var cls = encoder.ClsToken.Plus(pos.narrow(1, 0, 1)).expand(x.shape[0], -1, -1); // (B, 1, D)
         var tokens = cat(new[] { cls, m.Visible }, 1);                 // (B, 1 + len_keep, D)
         var f = encoder.RunBlocks(tokens, AttentionRequest.None);
         var latent = Autocast.LayerNorm(encoder.Norm, f.Hidden);
@@ -154,7 +155,7 @@ public sealed class MaskedAutoencoder : nn.Module
         var shuffled = cat(new[] { x.narrow(1, 1, k), maskTokens }, 1);  // (B, L, Dd), kept first
         var restored = shuffled.gather(1, idsRestore.unsqueeze(-1).expand(b, l, dd)); // original order
         x = cat(new[] { x.narrow(1, 0, 1), restored }, 1);             // (B, 1 + L, Dd)
-        x = x + DecoderPositionTable(l);
+        x = x.Plus(DecoderPositionTable(l));
         foreach (var blk in decoder_blocks) x = blk.forward(x);
         x = Autocast.LayerNorm(decoder_norm, x);
         x = Autocast.Linear(decoder_pred, x);                           // (B, 1 + L, p*p*C)
@@ -185,7 +186,7 @@ public sealed class MaskedAutoencoder : nn.Module
         using var scope = NewDisposeScope();
         var t = normPix ? NormalizePatches(target) : target;
         var p = pred.dtype == ScalarType.Float32 ? pred : pred.to(ScalarType.Float32);   // a loss is fp32 under autocast too
-        var perPatch = (p - t).square().mean(new long[] { -1 });      // (B, L)
+        var perPatch = (p - t).Squared().mean(new long[] { -1 });      // (B, L)
         var loss = (perPatch * mask).sum() / mask.sum();
         return loss.MoveToOuterDisposeScope();
     }
@@ -196,7 +197,7 @@ public sealed class MaskedAutoencoder : nn.Module
         using var scope = NewDisposeScope();
         var mean = target.mean(new long[] { -1 }, keepdim: true);
         var variance = target.var(-1, unbiased: true, keepdim: true);
-        return ((target - mean) / (variance + 1e-6).sqrt()).MoveToOuterDisposeScope();
+        return ((target - mean) / variance.Plus(1e-6).sqrt()).MoveToOuterDisposeScope();
     }
 
     /// <summary>imgs (B, C, H, W) -> loss, pred (B, L, p*p*C), mask (B, L). Noise fixes the masks (tests, pictures).</summary>

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Training;
@@ -47,7 +48,7 @@ public sealed class ModelEma
         foreach (var (key, dst) in _emaState)
         {
             var s = Source(src, key);
-            if (dst.is_floating_point()) dst.mul_(Decay).add_(s.detach(), alpha: 1 - Decay);
+            if (dst.is_floating_point()) dst.TimesInPlace(Decay).PlusInPlace(s.detach(), 1 - Decay);
             else dst.copy_(s);
         }
     }

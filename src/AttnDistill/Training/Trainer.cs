@@ -1,3 +1,5 @@
+using AttnDistill.Optim;
+using AttnDistill.Tensors;
 using System.Diagnostics;
 using System.Text.Json;
 using AttnDistill.Checkpoints;
@@ -99,10 +101,10 @@ public sealed class Trainer
     public double PeakLr => _peakLr;
     public OptimizerHelper Optimizer => _optimizer;
 
-    /// <summary>AdamW (betas from the options) with one param group per <see cref="ParameterGroup"/>.</summary>
+    /// <summary>AdamW (betas from the options) with one param group per <see cref="ParameterGroup"/>; its step keeps its Scalars (Optim/KeptScalarAdamW).</summary>
     public static OptimizerHelper AdamW(IReadOnlyList<ParameterGroup> groups, TrainerOptions opt, double lr) =>
-        optim.AdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters.Select(p => p.Param), lr, opt.Beta1, opt.Beta2, 1e-8, g.WeightDecay, false, false)),
-            lr, opt.Beta1, opt.Beta2, 1e-8, 0, false, false);
+        new KeptScalarAdamW(groups.Select(g => new AdamW.ParamGroup(g.Parameters.Select(p => p.Param), lr, opt.Beta1, opt.Beta2, 1e-8, g.WeightDecay, false, false)),
+            lr, opt.Beta1, opt.Beta2, 1e-8, 0);
 
     /// <summary>The learning rate at a (fractional) epoch, before per-group scaling.</summary>
     public double LrAt(double epoch) => LrSchedule.At(epoch, _peakLr, _opt.MinLr, _opt.WarmupEpochs, _opt.Epochs);

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using System.Globalization;
 using SkiaSharp;
 using TorchSharp;
@@ -31,7 +32,7 @@ public static class AttentionPanel
         {
             var canvas = ones(3, layout.Height, layout.Width);                              // white (3, H, W)
             var imageTile = nn.functional.interpolate(image.unsqueeze(0).cpu(), size: new long[] { tile, tile },
-                mode: InterpolationMode.Bicubic, align_corners: false).squeeze(0).clamp(0, 1);  // (3, T, T)
+                mode: InterpolationMode.Bicubic, align_corners: false).squeeze(0).ClampTo(0, 1);  // (3, T, T)
             foreach (var t in layout.Tiles.Where(t => t.Kind == PanelTileKind.Image)) Paste(canvas, imageTile, t);
             for (int r = 0; r < rows.Count; r++)
             {

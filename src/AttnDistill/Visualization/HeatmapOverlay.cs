@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Distillation;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -30,7 +31,7 @@ public static class HeatmapOverlay
         var flat = maps.reshape(maps.shape[0], -1);
         var min = flat.amin(new long[] { 1 }, keepdim: true);
         var range = flat.amax(new long[] { 1 }, keepdim: true) - min;
-        return ((flat - min) / range.clamp_min(1e-12)).reshape(maps.shape).MoveToOuterDisposeScope();
+        return ((flat - min) / range.ClampMin(1e-12)).reshape(maps.shape).MoveToOuterDisposeScope();
     }
 
     /// <summary>(K, h, w) in [0, 1] -> (K, size, size), bicubic (overshoot clamped back to [0, 1]) or nearest.</summary>
@@ -41,14 +42,14 @@ public static class HeatmapOverlay
         x = mode == HeatmapUpsampling.Nearest
             ? nn.functional.interpolate(x, size: new long[] { size, size }, mode: InterpolationMode.Nearest)
             : nn.functional.interpolate(x, size: new long[] { size, size }, mode: InterpolationMode.Bicubic, align_corners: false);
-        return x.squeeze(1).clamp(0, 1).MoveToOuterDisposeScope();                         // (K, size, size)
+        return x.squeeze(1).ClampTo(0, 1).MoveToOuterDisposeScope();                         // (K, size, size)
     }
 
     /// <summary>(K, h, w) in [0, 1] -> (K, 3, h, w) RGB through a (256, 3) lookup table.</summary>
     public static Tensor Colorize(Tensor unitMaps, Tensor lookup)
     {
         using var scope = NewDisposeScope();
-        var index = unitMaps.mul(255).round().clamp(0, 255).to(ScalarType.Int64);          // (K, h, w)
+        var index = unitMaps.Times(255).round().ClampTo(0, 255).to(ScalarType.Int64);          // (K, h, w)
         var rgb = lookup.index_select(0, index.flatten()).reshape(index.shape[0], index.shape[1], index.shape[2], 3);
         return rgb.permute(0, 3, 1, 2).contiguous().MoveToOuterDisposeScope();             // (K, 3, h, w)
     }
@@ -58,7 +59,7 @@ public static class HeatmapOverlay
     {
         if (alpha is < 0 or > 1) throw new ArgumentException($"heat-map opacity must be in [0, 1], got {alpha}.");
         using var scope = NewDisposeScope();
-        return (heat * alpha + image.unsqueeze(0) * (1 - alpha)).MoveToOuterDisposeScope();
+        return heat.Times(alpha).Plus(image.unsqueeze(0).Times(1 - alpha)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The whole chain for one model's maps on one image: rows (K, 1 + N), image tile (3, T, T) -> tiles (K, 3, T, T).</summary>

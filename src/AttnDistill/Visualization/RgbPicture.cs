@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Checkpoints;
 using SkiaSharp;
 using static TorchSharp.torch;
@@ -17,8 +18,8 @@ public static class RgbPicture
         {
             if (bitmap.RowBytes != w * 4) throw new InvalidOperationException($"unexpected bitmap stride {bitmap.RowBytes} for width {w}.");
             using var scope = NewDisposeScope();
-            var bytes = chw.mul(255).round().clamp(0, 255).to(ScalarType.Byte).permute(1, 2, 0).cpu();  // (H, W, 3)
-            var alpha = full(h, w, 1, (byte)255, ScalarType.Byte);
+            var bytes = chw.Times(255).round().ClampTo(0, 255).to(ScalarType.Byte).permute(1, 2, 0).cpu();  // (H, W, 3)
+            var alpha = KeptScalars.Full(new long[] { h, w, 1 }, (byte)255, ScalarType.Byte);
             var rgba = cat(new[] { bytes, alpha }, 2).contiguous();                                   // (H, W, 4)
             // One block copy of the tensor's storage (TensorAccessor.ToArray goes element by element).
             unsafe { rgba.bytes.CopyTo(new Span<byte>((void*)bitmap.GetPixels(), h * w * 4)); }

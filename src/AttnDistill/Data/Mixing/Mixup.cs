@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -42,14 +43,14 @@ public sealed class Mixup
             case MixupMode.Batch:
             {
                 double lam = MixBatch(x);
-                targets = MixTargets(labels, x.dtype, t => t * lam, t => t * (1.0 - lam));
+                targets = MixTargets(labels, x.dtype, t => t.Times(lam), t => t.Times(1.0 - lam));
                 break;
             }
             default:
             {
                 var lam = _o.Mode == MixupMode.Elem ? MixElem(x) : MixPair(x);
                 using var column = tensor(lam, dtype: x.dtype, device: x.device).unsqueeze(1);   // (B, 1)
-                targets = MixTargets(labels, x.dtype, t => t * column, t => t * (1.0 - column));
+                targets = MixTargets(labels, x.dtype, t => t * column, t => t * column.SubtractedFrom(1.0));
                 break;
             }
         }
@@ -61,11 +62,15 @@ public sealed class Mixup
     {
         using var scope = NewDisposeScope();
         double off = _o.LabelSmoothing / _classes, on = 1.0 - _o.LabelSmoothing + off;
-        Tensor OneHot(Tensor y) => full(new long[] { y.shape[0], _classes }, off, dtype: ScalarType.Float32, device: labels.device)
-            .masked_fill_(nn.functional.one_hot(y.to(ScalarType.Int64), _classes).to(ScalarType.Bool), on);
+        Tensor OneHot(Tensor y)
+        {
+            using var onValue = on.ToScalar();
+            return KeptScalars.Full(new long[] { y.shape[0], _classes }, off, ScalarType.Float32, labels.device)
+                .masked_fill_(nn.functional.one_hot(y.to(ScalarType.Int64), _classes).to(ScalarType.Bool), onValue);
+        }
         var y1 = OneHot(labels);
         var y2 = OneHot(labels.flip(0));
-        return (weight(y1) + rest(y2)).to(dtype).MoveToOuterDisposeScope();
+        return weight(y1).Plus(rest(y2)).to(dtype).MoveToOuterDisposeScope();
     }
 
     private (double Lam, bool UseCutmix) ParamsPerBatch()
@@ -115,8 +120,8 @@ public sealed class Mixup
             Region(x, box).copy_(Region(flipped, box));
             return corrected;
         }
-        var mirrored = x.flip(0).mul_(1.0 - lam);
-        x.mul_(lam).add_(mirrored);
+        var mirrored = x.flip(0).TimesInPlace(1.0 - lam);
+        x.TimesInPlace(lam).PlusInPlace(mirrored);
         return lam;
     }
 
@@ -136,7 +141,7 @@ public sealed class Mixup
                 Region(x[i], box).copy_(Region(original[j], box));
                 lam[i] = (float)corrected;
             }
-            else x[i].copy_(x[i] * lam[i] + original[j] * (1 - lam[i]));
+            else x[i].copy_(x[i].Times(lam[i]).Plus(original[j].Times(1 - lam[i])));
         }
         return lam;
     }
@@ -160,8 +165,8 @@ public sealed class Mixup
             }
             else
             {
-                x[i].copy_(x[i] * lam[i] + original[j] * (1 - lam[i]));
-                x[j].copy_(x[j] * lam[i] + original[i] * (1 - lam[i]));
+                x[i].copy_(x[i].Times(lam[i]).Plus(original[j].Times(1 - lam[i])));
+                x[j].copy_(x[j].Times(lam[i]).Plus(original[i].Times(1 - lam[i])));
             }
         }
         return lam.Concat(lam.Reverse()).ToArray();

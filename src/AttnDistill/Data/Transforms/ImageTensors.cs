@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -21,7 +22,7 @@ public static class ImageTensors
     {
         using var scope = NewDisposeScope();
         var hwc = tensor(image.Pixels, new long[] { image.Height, image.Width, image.Channels }, dtype: ScalarType.Byte);
-        return hwc.permute(2, 0, 1).contiguous().to_type(ScalarType.Float32).div_(255f).MoveToOuterDisposeScope();
+        return hwc.permute(2, 0, 1).contiguous().to_type(ScalarType.Float32).DividedByInPlace(255.0).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -39,7 +40,7 @@ public static class ImageTensors
         if (pixels.LongLength < n) throw new ArgumentException($"buffer holds {pixels.LongLength} bytes, the batch needs {n}");
         // A view on the managed buffer (which may be longer than this batch); the copy happens in contiguous().
         var bytes = frombuffer(pixels, ScalarType.Byte, count: n, offset: 0).view(batch, height, width, channels); // (B, H, W, C)
-        var x = bytes.permute(0, 3, 1, 2).contiguous().to_type(ScalarType.Float32).div_(255f); // (B, C, H, W)
+        var x = bytes.permute(0, 3, 1, 2).contiguous().to_type(ScalarType.Float32).DividedByInPlace(255.0); // (B, C, H, W)
         if (mean is not null)
         {
             using var m = tensor(mean.ToArray()).view(1, channels, 1, 1);

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -70,10 +71,20 @@ public sealed class DinoHead : nn.Module<Tensor, Tensor>
     public DinoHeadConfig Config { get; }
     public WeightNormLinear LastLayer => last_layer;
 
+    /// <summary>The MLP, layer by layer, so its batch norms take the kept-Scalar forward (Tensors/KeptBatchNorm).</summary>
+    private Tensor Mlp(Tensor x)
+    {
+        if (mlp is not Sequential layers) return mlp.forward(x);
+        var h = x;
+        foreach (var layer in layers.children())
+            h = layer is BatchNorm bn ? bn.ForwardKept(h) : ((nn.Module<Tensor, Tensor>)layer).forward(h);
+        return h;
+    }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = mlp.forward(x);
+        var h = Mlp(x);
         var n = nn.functional.normalize(h, p: 2, dim: -1);
         return last_layer.forward(n).MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using AttnDistill.Distributed;
 using static TorchSharp.torch;
 
@@ -38,11 +39,11 @@ public sealed class DinoLoss : IDisposable
     public Tensor Compute(Tensor studentOutput, Tensor teacherOutput, int epoch)
     {
         using var scope = NewDisposeScope();
-        var studentChunks = (studentOutput / StudentTemp).chunk(NCrops);
+        var studentChunks = studentOutput.DividedBy(StudentTemp).chunk(NCrops);
         double temp = _teacherTemp[Math.Min(epoch, _teacherTemp.Length - 1)];
         Tensor[] teacherChunks;
         using (no_grad())
-            teacherChunks = ((teacherOutput - Center) / temp).softmax(-1).detach().chunk(2);
+            teacherChunks = (teacherOutput - Center).DividedBy(temp).softmax(-1).detach().chunk(2);
         Tensor? total = null;
         int terms = 0;
         for (int iq = 0; iq < teacherChunks.Length; iq++)
@@ -50,10 +51,10 @@ public sealed class DinoLoss : IDisposable
             {
                 if (v == iq) continue;
                 var loss = (-teacherChunks[iq] * studentChunks[v].log_softmax(-1)).sum(-1).mean();
-                total = total is null ? loss : total + loss;
+                total = total is null ? loss : total.Plus(loss);
                 terms++;
             }
-        return (total! / terms).MoveToOuterDisposeScope();
+        return total!.DividedBy((long)terms).MoveToOuterDisposeScope();
     }
 
     /// <summary>center = m x center + (1 - m) x (sum of teacher outputs over all ranks) / (B x world).</summary>
@@ -68,8 +69,8 @@ public sealed class DinoLoss : IDisposable
             batchCenter = AllReduceSum(batchCenter, dist);
             world = dist.WorldSize;
         }
-        batchCenter = batchCenter / (teacherOutput.shape[0] * world);
-        var updated = Center * CenterMomentum + batchCenter * (1 - CenterMomentum);
+        batchCenter = batchCenter.DividedBy(teacherOutput.shape[0] * world);
+        var updated = Center.Times(CenterMomentum).Plus(batchCenter.Times(1 - CenterMomentum));
         Center.copy_(updated);
     }
 

@@ -1,3 +1,4 @@
+using AttnDistill.Tensors;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -18,7 +19,7 @@ public static class TeacherEma
         var k = teacher.parameters().ToArray();
         if (q.Length != k.Length) throw new ArgumentException($"student has {q.Length} parameters, teacher {k.Length}: build both from the same configuration.");
         for (int i = 0; i < q.Length; i++)
-            k[i].mul_(momentum).add_(q[i].detach() * (1 - momentum));
+            k[i].TimesInPlace(momentum).PlusInPlace(q[i].detach().Times(1 - momentum));
     }
 
     /// <summary>utils.clip_gradients: each parameter's gradient clipped to its own norm <paramref name="clip"/> (not a global norm).</summary>
@@ -31,7 +32,7 @@ public static class TeacherEma
             if (p.grad is not { } g) continue;
             double norm = g.norm().item<float>();   // p.grad.data.norm(2): over all elements
             double coef = clip / (norm + 1e-6);
-            if (coef < 1) g.mul_(coef);
+            if (coef < 1) g.TimesInPlace(coef);
         }
     }
 
