@@ -7,6 +7,7 @@ namespace AttnDistill.Data;
 /// <c>Image.open(f).convert("RGB")</c> (torchvision's default loader): grayscale is replicated to
 /// three channels, CMYK is converted by the decoder, an alpha channel is dropped without blending
 /// (PIL does not composite either), and the EXIF orientation is ignored (PIL does not apply it).
+/// 16-bit PNGs are read by <see cref="Png16Decoder"/>, as PIL converts them (gray clipped to 255).
 /// </summary>
 public static class ImageDecoder
 {
@@ -75,10 +76,14 @@ public static class ImageDecoder
         return DecodeWithSkia(encoded, name);
     }
 
-    /// <summary>Decodes with SkiaSharp only (what <see cref="Decode"/> falls back to).</summary>
+    /// <summary>
+    /// Decodes without TurboJPEG (what <see cref="Decode"/> falls back to): SkiaSharp, except for
+    /// 16-bit PNGs, which SkiaSharp decodes unlike PIL (or refuses): <see cref="Png16Decoder"/> reads those.
+    /// </summary>
     public static DecodedImage DecodeWithSkia(ReadOnlySpan<byte> encoded, string name = "image")
     {
         if (encoded.Length == 0) throw new InvalidDataException($"{name}: empty file");
+        if (Png16Decoder.Handles(encoded)) return Png16Decoder.Decode(encoded, name);
         unsafe
         {
             fixed (byte* p = encoded)
@@ -91,7 +96,6 @@ public static class ImageDecoder
                 int w = codec.Info.Width, h = codec.Info.Height;
                 if (w <= 0 || h <= 0) throw new InvalidDataException($"{name}: image has no pixels ({w}x{h})");
                 CheckPixelBudget(w, h, name);
-                if (IsGray16Png(encoded) && TryDecodeGray16(codec, w, h) is { } gray16) return gray16;
                 // Unpremultiplied RGBA: RGB values stay as stored when alpha < 255 (PIL drops alpha the same way).
                 var info = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
                 var rgba = new byte[(long)w * h * 4];
@@ -117,6 +121,12 @@ public static class ImageDecoder
         {
             using var stream = File.OpenRead(path);
             if (stream.Length == 0) return null;
+            // 16-bit PNGs (rare) are read whole: their header is checked as their decode checks it.
+            Span<byte> head = stackalloc byte[26];
+            // (An InvalidDataException is an IOException: null below.)
+            if (stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && Png16Decoder.Handles(head))
+                return Png16Decoder.ReadSize(File.ReadAllBytes(path), path);
+            stream.Position = 0;
             using var codec = SKCodec.Create(stream);
             if (codec == null) return null;
             CheckPixelBudget(codec.Info.Width, codec.Info.Height, path);
@@ -124,35 +134,6 @@ public static class ImageDecoder
         }
         catch (IOException e) when (e is not ImageTooLargeException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
-    }
-
-    /// <summary>A PNG whose IHDR says 16-bit grayscale (colour type 0): PIL opens it as mode "I".</summary>
-    internal static bool IsGray16Png(ReadOnlySpan<byte> b) =>
-        b.Length > 26 && b[0] == 0x89 && b[1] == (byte)'P' && b[2] == (byte)'N' && b[3] == (byte)'G'
-        && b[12] == (byte)'I' && b[13] == (byte)'H' && b[14] == (byte)'D' && b[15] == (byte)'R' && b[24] == 16 && b[25] == 0;
-
-    /// <summary>
-    /// 16-bit grayscale as PIL's <c>convert("RGB")</c> of mode "I": each value clipped to 255 (not
-    /// scaled by 1/257 as an 8-bit decode would), replicated to three channels.
-    /// </summary>
-    private static unsafe DecodedImage? TryDecodeGray16(SKCodec codec, int w, int h)
-    {
-        var info = new SKImageInfo(w, h, SKColorType.Rgba16161616, SKAlphaType.Opaque);
-        var wide = new ushort[(long)w * h * 4];
-        SKCodecResult result;
-        fixed (ushort* dst = wide)
-            result = codec.GetPixels(info, (IntPtr)dst);
-        // SkiaSharp 3.119 refuses this conversion (InvalidConversion): then the 8-bit decode below (values / 257, not PIL's clip).
-        if (result != SKCodecResult.Success) return null;
-        var rgb = new byte[(long)w * h * 3];
-        for (long i = 0, s = 0, d = 0; i < (long)w * h; i++, s += 4, d += 3)
-        {
-            byte v = (byte)Math.Min((int)wide[s], 255);
-            rgb[d] = v;
-            rgb[d + 1] = v;
-            rgb[d + 2] = v;
-        }
-        return new DecodedImage(w, h, 3, rgb);
     }
 
     private static byte[] RgbaToRgb(byte[] rgba, int pixelCount)

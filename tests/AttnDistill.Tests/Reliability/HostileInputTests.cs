@@ -241,13 +241,26 @@ public class HostileInputTests(BadConfigFixture f, ITestOutputHelper log) : ICla
 
     // ---- case 13: 16-bit grayscale, TIFF ------------------------------------------------------
 
-    [Fact(Skip = "open: SkiaSharp 3.119 refuses a 16-bit decode of gray PNGs (InvalidConversion); needs our own PNG inflate")]
+    [Fact]
     public void Case13_Sixteen_bitGrayscaleIsClippedAsPilConvertRgb()
     {
         // PIL 9.4: Image.open(16-bit gray PNG) is mode "I"; convert("RGB") clips to 255: [0, 100, 255, 255, 255, 255].
         var img = ImageDecoder.Decode(HostileFiles.Gray16Png(new ushort[] { 0, 100, 255, 256, 1000, 65535 }), "gray16.png");
         Assert.Equal(new byte[] { 0, 100, 255, 255, 255, 255 }, Enumerable.Range(0, 6).Select(i => img.Pixels[3 * i]).ToArray());
         Assert.Equal(img.Pixels[3], img.Pixels[4]);
+    }
+
+    [Fact]
+    public void Case13_ATruncated16_bitPngIsCountedAsUnreadableNotACrash()
+    {
+        // PIL: "image file is truncated"; here the loader's unreadable path (skipped, counted, named).
+        var png = HostileFiles.Gray16Png(Enumerable.Range(0, 784).Select(i => (ushort)(i * 83)).ToArray());
+        string data = HostileFiles.Folder(root => File.WriteAllBytes(Path.Combine(root, "train", "a", "cut16.png"), png[..(png.Length - 30)]));
+        var ds = DatasetFactory.Open(data, DataSplit.Train);
+        var loader = new DataLoader(ds, TransformPresets.Eval(28), new DataLoaderOptions { BatchSize = 9, Shuffle = false, Workers = 0 });
+        foreach (var b in loader.Epoch(0)) b.Dispose();
+        Assert.Equal(1, loader.UnreadableCount);
+        Assert.Contains("cut16.png", loader.UnreadableItems.Single());
     }
 
     [Fact]
