@@ -127,19 +127,13 @@ public class ScalarLifetimeTests(BadConfigFixture f, ITestOutputHelper output) :
     public void KeptScalarArithmeticSurvivesATightLoopUnderAGarbageCollectorThatNeverRests()
     {
         using var x = ones(4);
-        using var stop = new CancellationTokenSource();
-        long collections = 0;
-        var hammer = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); Interlocked.Increment(ref collections); }
-        }) { IsBackground = true, Name = "gc-hammer" };
-        hammer.Start();
+        var hammer = new GcHammer();
         long ops = 0;
         var clock = Stopwatch.StartNew();
         try
         {
             // At least 3 s and 100 collections (a full suite's heap makes each collection slow), at most 30 s.
-            while ((clock.Elapsed.TotalSeconds < 3 || Interlocked.Read(ref collections) < 100) && clock.Elapsed.TotalSeconds < 30)
+            while ((clock.Elapsed.TotalSeconds < 3 || hammer.Collections < 100) && clock.Elapsed.TotalSeconds < 30)
             {
                 using var scope = NewDisposeScope();
                 var y = x.Plus(x).Times(0.5).Plus(1.0).DividedBy(2.0).ClampTo(0.0, 1.0);   // (1 + 1) * 0.5 = 1, (1 + 1) / 2 = 1
@@ -148,11 +142,10 @@ public class ScalarLifetimeTests(BadConfigFixture f, ITestOutputHelper output) :
         }
         finally
         {
-            stop.Cancel();
-            hammer.Join();
+            hammer.Stop();
         }
-        output.WriteLine($"{ops} loops of 5 ops in {clock.Elapsed.TotalSeconds:F1} s, {collections} collections");
-        Assert.True(collections >= 100, $"only {collections} collections ran: the stress did not stress");
+        output.WriteLine($"{ops} loops of 5 ops in {clock.Elapsed.TotalSeconds:F1} s, {hammer.Collections} collections");
+        Assert.True(hammer.Collections >= 100, $"only {hammer.Collections} collections ran: the stress did not stress");
     }
 
     /// <summary>
@@ -169,19 +162,13 @@ public class ScalarLifetimeTests(BadConfigFixture f, ITestOutputHelper output) :
         using var model = new VisionTransformer(new VitConfig { ImageSize = 8, PatchSize = 4, EmbedDim = 8, Depth = 2, NumHeads = 2 });
         using var opt = Trainer.AdamW(ParameterGroups.WeightDecaySplit(model, 0.05), new TrainerOptions(), 1e-3);
         using var x = randn(2, 3, 8, 8);
-        using var stop = new CancellationTokenSource();
-        long collections = 0;
-        var hammer = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); Interlocked.Increment(ref collections); }
-        }) { IsBackground = true, Name = "gc-hammer" };
-        hammer.Start();
+        var hammer = new GcHammer();
         int steps = 0;
         var clock = Stopwatch.StartNew();
         try
         {
             // At least 8 s (or 20,000 steps) and 100 collections, at most 40 s.
-            for (; (steps < 20_000 && clock.Elapsed.TotalSeconds < 8 || Interlocked.Read(ref collections) < 100) && clock.Elapsed.TotalSeconds < 40; steps++)
+            for (; (steps < 20_000 && clock.Elapsed.TotalSeconds < 8 || hammer.Collections < 100) && clock.Elapsed.TotalSeconds < 40; steps++)
             {
                 using var scope = NewDisposeScope();
                 opt.zero_grad();
@@ -195,11 +182,10 @@ public class ScalarLifetimeTests(BadConfigFixture f, ITestOutputHelper output) :
         }
         finally
         {
-            stop.Cancel();
-            hammer.Join();
+            hammer.Stop();
         }
-        output.WriteLine($"{steps} steps in {clock.Elapsed.TotalSeconds:F1} s, {collections} collections");
-        Assert.True(collections >= 100, $"only {collections} collections ran: the stress did not stress");
+        output.WriteLine($"{steps} steps in {clock.Elapsed.TotalSeconds:F1} s, {hammer.Collections} collections");
+        Assert.True(hammer.Collections >= 100, $"only {hammer.Collections} collections ran: the stress did not stress");
         foreach (var p in model.parameters()) Assert.False(p.isnan().any().item<bool>(), "a parameter became NaN");
     }
 
@@ -228,28 +214,47 @@ public class ScalarLifetimeTests(BadConfigFixture f, ITestOutputHelper output) :
                 "--mixup", "0.8", "--cutmix", "1.0", "--reprob", "0.25", "--model-ema", "--drop-path", "0.1", "--out", Out("finetune") }),
             ("knn", new[] { "knn", "--checkpoint", f.Teacher, "--data", f.Data, "--k", "2", "--batch-size", "4", "--out", Out("knn") }),
         };
-        using var stop = new CancellationTokenSource();
-        long collections = 0;
-        var hammer = new Thread(() =>
-        {
-            while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); Interlocked.Increment(ref collections); }
-        }) { IsBackground = true, Name = "gc-hammer" };
-        hammer.Start();
+        var hammer = new GcHammer();
         try
         {
             foreach (var (name, args) in runs)
             {
                 var clock = Stopwatch.StartNew();
                 var (code, text) = BadConfigTests.RunCli(args.Concat(common).ToArray());
-                output.WriteLine($"{name}: exit {code} in {clock.Elapsed.TotalSeconds:F1} s, {Interlocked.Read(ref collections)} collections so far");
+                output.WriteLine($"{name}: exit {code} in {clock.Elapsed.TotalSeconds:F1} s, {hammer.Collections} collections so far");
                 Assert.True(code == 0, $"{name} exited {code} under GC pressure: {string.Join(" | ", text.Split('\n').Where(l => l.Contains("error") || l.Contains("Expected")).Take(3))}\n{(text.Length > 2500 ? text[..2500] : text)}");
             }
         }
         finally
         {
-            stop.Cancel();
-            hammer.Join();
+            hammer.Stop();
         }
-        Assert.True(collections >= 100, $"only {collections} collections ran: the stress did not stress");
+        Assert.True(hammer.Collections >= 100, $"only {hammer.Collections} collections ran: the stress did not stress");
+    }
+
+    /// <summary>A thread that collects garbage and runs finalizers without pause until stopped.</summary>
+    private sealed class GcHammer
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Thread _thread;
+        private long _collections;
+
+        public GcHammer()
+        {
+            _thread = new Thread(() =>
+            {
+                while (!_stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); Interlocked.Increment(ref _collections); }
+            }) { IsBackground = true, Name = "gc-hammer" };
+            _thread.Start();
+        }
+
+        public long Collections => Interlocked.Read(ref _collections);
+
+        public void Stop()
+        {
+            _stop.Cancel();
+            _thread.Join();
+            _stop.Dispose();
+        }
     }
 }
