@@ -65,7 +65,8 @@ internal static class Png16Decoder
         if (rowBytes + 1 > Array.MaxLength)
             throw new ImageTooLargeException($"{name}: a row of this {h.Width}-pixel-wide 16-bit PNG takes {rowBytes} bytes, more than one buffer can hold here.");
         var rgb = new byte[(long)h.Width * h.Height * 3];
-        using var z = new ZLibStream(new MemoryStream(ImageData(png, h.FirstIdat)), CompressionMode.Decompress);
+        var imageData = ImageData(png, h.FirstIdat);
+        using var z = new ZLibStream(new MemoryStream(imageData), CompressionMode.Decompress);
         var cur = new byte[rowBytes + 1];
         var prev = new byte[rowBytes + 1];
         var adler = Adler32.Start();
@@ -81,7 +82,7 @@ internal static class Png16Decoder
             for (int r = 0; r < passH; r++)
             {
                 int got = Read(z, cur.AsSpan(0, n + 1), name);
-                if (got == 0 && rowsRead > 0 && EndedCleanly(png, h.FirstIdat, adler))
+                if (got == 0 && rowsRead > 0 && EndedCleanly(imageData, adler))
                     return new DecodedImage(h.Width, h.Height, 3, rgb); // PIL: the rows not reached stay black
                 if (got < n + 1)
                     throw new InvalidDataException($"{name}: the 16-bit PNG's image data is truncated ({rowsRead} rows decoded)");
@@ -174,9 +175,8 @@ internal static class Png16Decoder
     /// Whether the zlib stream really ended (rather than the data being cut): ZLibStream says neither,
     /// but a stream that ended cleanly closes with the Adler-32 of all it gave, in its last four bytes.
     /// </summary>
-    static bool EndedCleanly(ReadOnlySpan<byte> png, int firstIdat, Adler32 adler)
+    static bool EndedCleanly(byte[] data, Adler32 adler)
     {
-        var data = ImageData(png, firstIdat);
         return data.Length >= 6 && BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(data.Length - 4)) == adler.Value;
     }
 
