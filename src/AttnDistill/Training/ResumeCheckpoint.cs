@@ -50,6 +50,26 @@ public static class ResumeCheckpoint
         return state.data<byte>().ToArray();
     }
 
+    /// <summary>
+    /// Loads the checkpoint's model section into the run's model. A section that does not fit (a
+    /// crafted file, or one from another configuration) is refused naming the file: the loader
+    /// itself knows only tensors, and a bare "does not fit" does not say which checkpoint of the
+    /// run folder was read.
+    /// </summary>
+    public static void LoadModel(TorchSharp.torch.nn.Module model, TrainingCheckpoint ckpt, string path)
+    {
+        try { StateDictLoader.Load(model, ckpt.Model); }
+        catch (CheckpointMismatchException ex)
+        {
+            throw new CheckpointMismatchException($"{path}: {ex.Message}{Environment.NewLine}  resume with the settings the run was started with, or start a new run.",
+                ex.Missing, ex.Unexpected, ex.Mismatched);
+        }
+        catch (CheckpointFormatException ex) when (!ex.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new CheckpointFormatException($"{path}: the model section does not load: {ex.Message}", ex);
+        }
+    }
+
     /// <summary>Runs a restore step; whatever it throws on bad saved state becomes one line naming the file and section.</summary>
     public static void Guard(string path, string section, Action restore)
     {
