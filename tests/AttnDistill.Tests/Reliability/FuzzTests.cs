@@ -27,7 +27,7 @@ public class FuzzTests(ITestOutputHelper output)
         string dir = Directory.CreateTempSubdirectory("fuzz-resume").FullName;
         using var crafted = new CraftedCheckpoints(ResumeProbe.WriteSeed(Path.Combine(dir, "seed-run")));
         var seeds = CheckpointFuzzer.ExtendedSeeds(FixtureDir, CheckpointFuzzer.TrainingCheckpointSeed(dir), crafted).Where(s => s.Name == "resume").ToList();
-        var report = CheckpointFuzzer.Run(seeds, Cases(60), randomSeed: 5, Path.Combine(dir, "cases"), TimeSpan.FromSeconds(20));
+        var report = CheckpointFuzzer.Run(seeds, Cases(200), randomSeed: 5, Path.Combine(dir, "cases"), TimeSpan.FromSeconds(20));
         AssertClean(report);
         Assert.True(report.Loaded > 0 && report.Refused > 0, report.ToString());
     }
