@@ -343,7 +343,7 @@ public sealed class Trainer
         var bytes = ResumeCheckpoint.OptimizerBytes(ckpt, found.Path, _optimizer);
         var position = SavedPosition(ckpt, found.Path);
         int localBatch = LocalBatch(position, found.Path);
-        ResumeCheckpoint.Guard(found.Path, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(bytes)); _optimizer.load_state_dict(r); });
+        ResumeCheckpoint.LoadOptimizer(_optimizer, bytes, found.Path);
         if (ckpt.Section(TrainingCheckpoint.RngSection) is { } rng) ResumeCheckpoint.RestoreRng(rng, found.Path);
         if (ckpt.Section("task") is { } taskState) ResumeCheckpoint.Guard(found.Path, "task", () => _task.LoadState(taskState));
         return new ResumePoint(ckpt.Epoch, localBatch, position.OptimizerSteps, found.Path);
@@ -378,7 +378,7 @@ public sealed class Trainer
         optimizerBytes = Collectives.BroadcastBytes(dist, optimizerBytes);
         // Every rank loads the same bytes, so a bad section fails on all of them alike, with the same one-line message as one process.
         string where = found?.Path ?? "rank 0's checkpoint";
-        ResumeCheckpoint.Guard(where, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(optimizerBytes)); _optimizer.load_state_dict(r); });
+        ResumeCheckpoint.LoadOptimizer(_optimizer, optimizerBytes, where);
         ShareTaskState();
         ShareRng(ckpt?.Section(TrainingCheckpoint.RngSection), where);
         return new ResumePoint((int)h[1], localBatch, saved.OptimizerSteps, found?.Path ?? "rank 0's checkpoint");

@@ -81,6 +81,60 @@ public class FuzzFindingsTests(ITestOutputHelper log)
         Assert.Contains(Path.Combine(dir, "checkpoint-0001.ckpt"), ex.Message);
     }
 
+    /// <summary>The seed's optimizer bytes loaded into the probe's own optimizer, <paramref name="poison"/> applied, saved again.</summary>
+    static byte[] PoisonedOptimizerBytes(Dictionary<string, Tensor> tensors, Action<TorchSharp.Modules.AdamW.State, TorchSharp.Modules.AdamW.Options> poison)
+    {
+        var optimizer = ResumeProbe.Make(Directory.CreateTempSubdirectory("poison").FullName, resume: false, stopAfter: null).Optimizer;
+        using (var r = new BinaryReader(new MemoryStream(tensors["optimizer/torchsharp_state"].data<byte>().ToArray())))
+            optimizer.load_state_dict(r);
+        var dict = optimizer.state_dict();
+        poison((TorchSharp.Modules.AdamW.State)dict.State[0], (TorchSharp.Modules.AdamW.Options)dict.Options[0]);
+        var buffer = new MemoryStream();
+        using (var w = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(w);
+        return buffer.ToArray();
+    }
+
+    [Theory]
+    [InlineData("exp_avg_sq NaN")]      // a flipped exponent bit (the fuzzer's case): was "non-finite loss ... lower the lr" an epoch later
+    [InlineData("exp_avg_sq negative")] // sqrt of it is NaN at the first step
+    [InlineData("exp_avg inf")]
+    [InlineData("step negative")]       // 1 - beta^-n is negative: the update changes sign
+    [InlineData("lr NaN")]
+    [InlineData("beta2 one")]
+    public void ResumeWithAnOptimizerStateNoRunSavesIsRefusedNamingTheFile(string how)
+    {
+        string dir = CraftedRun((t, _) =>
+        {
+            byte[] bytes = PoisonedOptimizerBytes(t, (state, options) =>
+            {
+                using var nan = tensor(float.NaN);
+                using var inf = tensor(float.PositiveInfinity);
+                using var minusOne = tensor(-1f);
+                switch (how)
+                {
+                    case "exp_avg_sq NaN": state.exp_avg_sq.view(-1)[0].copy_(nan); break;
+                    case "exp_avg_sq negative": state.exp_avg_sq.view(-1)[0].copy_(minusOne); break;
+                    case "exp_avg inf": state.exp_avg.view(-1)[0].copy_(inf); break;
+                    case "step negative": state.step = -3; break;
+                    case "lr NaN": options.LearningRate = double.NaN; break;
+                    case "beta2 one": options.beta2 = 1.0; break;
+                }
+            });
+            t["optimizer/torchsharp_state"] = tensor(bytes);
+        });
+        var ex = Assert.Throws<CheckpointFormatException>(() => ResumeProbe.Resume(dir));
+        log.WriteLine(ex.Message);
+        Assert.Contains(Path.Combine(dir, "checkpoint-0001.ckpt"), ex.Message);
+        Assert.Contains("optimizer section holds", ex.Message);
+    }
+
+    [Fact]
+    public void ResumeWithTheOptimizerStateSavedAgainUnchangedStillWorks()
+    {
+        string dir = CraftedRun((t, _) => t["optimizer/torchsharp_state"] = tensor(PoisonedOptimizerBytes(t, (_, _) => { })));
+        ResumeProbe.Resume(dir);
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     static WeakReference ParseOnce(string[] args)
     {
