@@ -1,5 +1,7 @@
-// Soak and long-run checks of issue 11 (reliability), too long for the test suite:
-//   fuzz      [cases=2500] [seed=1]            mutated/truncated checkpoints through every loader
+// Soak and long-run checks of issues 11 and 22 (reliability, hostile inputs), too long for the test suite:
+//   fuzz         [cases=2500] [seed=1]         mutated, structurally lying and crafted checkpoints through every loader and --resume
+//   fuzz-images  [cases=2500] [seed=1] [budget=1048576]  images whose headers lie through the decoder
+//   fuzz-recipes [cases=2500] [seed=1]         hostile YAML recipes through the CLI's entry point (in process)
 //   kill      [kills=12] [images=2048] [epochs=6]  SIGKILL/SIGTERM/SIGINT the real CLI, resume, compare weights
 //   long-run  [steps=3000] [images=6400] [--trim-samples]  RSS and step time of a small distillation, every 250 steps
 // Run: dotnet run --project bench/soak -c Release -- <verb> [args]   (see bench/soak/README.md)
@@ -23,11 +25,20 @@ switch (verb)
     {
         int cases = Arg(1, 2500), seed = Arg(2, 1);
         string fixtures = Path.Combine(AppContext.BaseDirectory, "fixtures");
-        var report = CheckpointFuzzer.Run(CheckpointFuzzer.StandardSeeds(fixtures, CheckpointFuzzer.TrainingCheckpointSeed(work)), cases, seed,
-            Path.Combine(work, "cases"), TimeSpan.FromSeconds(30), Console.WriteLine);
-        Console.WriteLine(report);
-        foreach (string f in report.Failures) Console.WriteLine("FAIL " + f);
-        return report.Failures.Count == 0 ? 0 : 1;
+        using var crafted = new CraftedCheckpoints(ResumeProbe.WriteSeed(Path.Combine(work, "seed-run")));
+        var seeds = CheckpointFuzzer.ExtendedSeeds(fixtures, CheckpointFuzzer.TrainingCheckpointSeed(work), crafted);
+        return Report(CheckpointFuzzer.Run(seeds, cases, seed, Path.Combine(work, "cases"), TimeSpan.FromSeconds(30), Console.WriteLine));
+    }
+    case "fuzz-images":
+    {
+        int cases = Arg(1, 2500), seed = Arg(2, 1), budget = Arg(3, 1 << 20);
+        return Report(ImageFuzzer.Run(cases, seed, Path.Combine(work, "cases"), budget, TimeSpan.FromSeconds(30), Console.WriteLine));
+    }
+    case "fuzz-recipes":
+    {
+        int cases = Arg(1, 2500), seed = Arg(2, 1);
+        string teacher = KillHarness.MakeTeacher(work);
+        return Report(RecipeFuzzer.Run(cases, seed, Path.Combine(work, "cases"), teacher, InProcessCli.Run, TimeSpan.FromSeconds(30), Console.WriteLine));
     }
     case "kill":
     {
@@ -45,8 +56,16 @@ switch (verb)
     case "long-run":
         return LongRun.Run(Arg(1, 3000), work, Arg(2, 6400), trimSamples: args.Contains("--trim-samples"));
     default:
-        Console.WriteLine("verbs: fuzz [cases] [seed] | kill [kills] [images] [epochs] | long-run [steps]");
+        Console.WriteLine("verbs: fuzz [cases] [seed] | fuzz-images [cases] [seed] [pixel budget] | fuzz-recipes [cases] [seed] | kill [kills] [images] [epochs] | long-run [steps]");
         return 2;
+}
+
+// The report, every failure, exit code 1 on any failure.
+static int Report(FuzzReport report)
+{
+    Console.WriteLine(report);
+    foreach (string f in report.Failures) Console.WriteLine("FAIL " + f);
+    return report.Failures.Count == 0 ? 0 : 1;
 }
 
 namespace AttnDistill.Soak

@@ -26,19 +26,24 @@ public static class CliApp
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ModelsCommand.Create());
-        root.Options.Add(MaxImagePixels);
-        root.Options.Add(MaxCheckpointInflate);
+        // New option objects for every tree: a static option added to each root would hold every
+        // tree ever built (an option keeps its parents), so in-process invocations leaked them all.
+        root.Options.Add(NonNegative(MaxImagePixelsName,
+            $"Decode budget: an image whose header claims more than twice this many pixels is refused with an error naming it (PIL's default {AttnDistill.Data.ImageDecoder.DefaultMaxImagePixels} and DecompressionBombError); 0 = no limit.",
+            AttnDistill.Data.ImageDecoder.DefaultMaxImagePixels));
+        root.Options.Add(NonNegative(MaxCheckpointInflateName,
+            "Bytes a .pth checkpoint's archive entries may expand to; 0 (default) = 16 x the file's size (torch.save never compresses, so a highly compressed archive is a zip bomb).", 0));
         return root;
     }
 
     /// <summary>The image decode budget, on every command (PIL's Image.MAX_IMAGE_PIXELS; refused at twice it, as PIL's DecompressionBombError).</summary>
-    public static readonly Option<long> MaxImagePixels = NonNegative("--max-image-pixels",
-        $"Decode budget: an image whose header claims more than twice this many pixels is refused with an error naming it (PIL's default {AttnDistill.Data.ImageDecoder.DefaultMaxImagePixels} and DecompressionBombError); 0 = no limit.",
-        AttnDistill.Data.ImageDecoder.DefaultMaxImagePixels);
+    public const string MaxImagePixelsName = "--max-image-pixels";
 
     /// <summary>The torch.save archive inflate budget, on every command.</summary>
-    public static readonly Option<long> MaxCheckpointInflate = NonNegative("--max-checkpoint-inflate",
-        "Bytes a .pth checkpoint's archive entries may expand to; 0 (default) = 16 x the file's size (torch.save never compresses, so a highly compressed archive is a zip bomb).", 0);
+    public const string MaxCheckpointInflateName = "--max-checkpoint-inflate";
+
+    /// <summary>One of the root's own budget options.</summary>
+    static Option<long> RootOption(RootCommand root, string name) => root.Options.OfType<Option<long>>().Single(o => o.Name == name);
 
     static Option<long> NonNegative(string name, string description, long defaultValue)
     {
@@ -67,7 +72,8 @@ public static class CliApp
     {
         try
         {
-            var parsed = Parse(BuildRoot(), args);
+            var root = BuildRoot();
+            var parsed = Parse(root, args);
             if (parsed.Errors.Count > 0 && parsed.Action is System.CommandLine.Invocation.ParseErrorAction)
             {
                 // One line naming the setting and exit code 2, like every other bad setting (not the whole help).
@@ -78,8 +84,8 @@ public static class CliApp
             // Process-wide budgets, as PIL's Image.MAX_IMAGE_PIXELS: set from every command's flags.
             if (parsed.Errors.Count == 0)
             {
-                AttnDistill.Data.ImageDecoder.MaxImagePixels = parsed.GetValue(MaxImagePixels);
-                AttnDistill.Checkpoints.TorchArchiveReader.MaxInflateBytes = parsed.GetValue(MaxCheckpointInflate);
+                AttnDistill.Data.ImageDecoder.MaxImagePixels = parsed.GetValue(RootOption(root, MaxImagePixelsName));
+                AttnDistill.Checkpoints.TorchArchiveReader.MaxInflateBytes = parsed.GetValue(RootOption(root, MaxCheckpointInflateName));
             }
             return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
         }

@@ -1,4 +1,6 @@
 using AttnDistill.Checkpoints;
+using AttnDistill.Optim;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace AttnDistill.Training;
@@ -48,6 +50,38 @@ public static class ResumeCheckpoint
             throw new CheckpointFormatException($"{path}: the optimizer section's description is not JSON (corrupt or crafted file).", ex);
         }
         return state.data<byte>().ToArray();
+    }
+
+    /// <summary>
+    /// Loads the checkpoint's model section into the run's model. A section that does not fit (a
+    /// crafted file, or one from another configuration) is refused naming the file: the loader
+    /// itself knows only tensors, and a bare "does not fit" does not say which checkpoint of the
+    /// run folder was read.
+    /// </summary>
+    public static void LoadModel(TorchSharp.torch.nn.Module model, TrainingCheckpoint ckpt, string path)
+    {
+        try { StateDictLoader.Load(model, ckpt.Model); }
+        catch (CheckpointMismatchException ex)
+        {
+            throw new CheckpointMismatchException($"{path}: {ex.Message}{Environment.NewLine}  resume with the settings the run was started with, or start a new run.",
+                ex.Missing, ex.Unexpected, ex.Mismatched);
+        }
+        catch (CheckpointFormatException ex) when (!ex.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new CheckpointFormatException($"{path}: the model section does not load: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Loads the saved optimizer bytes into <paramref name="optimizer"/> and checks what they held
+    /// (Optim/ResumedOptimizerState): a damaged or crafted state is refused here, naming the file,
+    /// rather than an epoch later as a non-finite loss.
+    /// </summary>
+    public static void LoadOptimizer(OptimizerHelper optimizer, byte[] bytes, string path)
+    {
+        Guard(path, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(bytes)); optimizer.load_state_dict(r); });
+        if (ResumedOptimizerState.Problem(optimizer) is { } problem)
+            throw new CheckpointFormatException($"{path}: the optimizer section holds {problem}, which no run of this program saves: the file is corrupt or crafted; resume from another checkpoint or start a new run.");
     }
 
     /// <summary>Runs a restore step; whatever it throws on bad saved state becomes one line naming the file and section.</summary>

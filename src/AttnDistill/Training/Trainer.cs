@@ -339,11 +339,11 @@ public sealed class Trainer
     {
         if (ResumeCheckpoint.Find(_run.OutDir, _run.Log) is not { } found) return null;
         using var ckpt = found.Checkpoint;
-        StateDictLoader.Load(_task.Model, ckpt.Model);
+        ResumeCheckpoint.LoadModel(_task.Model, ckpt, found.Path);
         var bytes = ResumeCheckpoint.OptimizerBytes(ckpt, found.Path, _optimizer);
         var position = SavedPosition(ckpt, found.Path);
-        int localBatch = LocalBatch(position);
-        ResumeCheckpoint.Guard(found.Path, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(bytes)); _optimizer.load_state_dict(r); });
+        int localBatch = LocalBatch(position, found.Path);
+        ResumeCheckpoint.LoadOptimizer(_optimizer, bytes, found.Path);
         if (ckpt.Section(TrainingCheckpoint.RngSection) is { } rng) ResumeCheckpoint.RestoreRng(rng, found.Path);
         if (ckpt.Section("task") is { } taskState) ResumeCheckpoint.Guard(found.Path, "task", () => _task.LoadState(taskState));
         return new ResumePoint(ckpt.Epoch, localBatch, position.OptimizerSteps, found.Path);
@@ -365,12 +365,12 @@ public sealed class Trainer
         var h = header.data<long>().ToArray();
         if (h[0] == 0) return null;
         var saved = new SavedPositionInfo(h[2], h[3], (int)h[4], (int)h[5], (int)h[6]);
-        int localBatch = LocalBatch(saved);   // same arithmetic on every rank: all agree or all throw
+        int localBatch = LocalBatch(saved, found?.Path ?? "rank 0's checkpoint");   // same arithmetic on every rank: all agree or all throw
 
         byte[]? optimizerBytes = null;
         if (ckpt is not null)
         {
-            StateDictLoader.Load(_task.Model, ckpt.Model);
+            ResumeCheckpoint.LoadModel(_task.Model, ckpt, found!.Value.Path);
             optimizerBytes = ResumeCheckpoint.OptimizerBytes(ckpt, found!.Value.Path, _optimizer);
             if (ckpt.Section("task") is { } taskState) ResumeCheckpoint.Guard(found.Value.Path, "task", () => _task.LoadState(taskState));
         }
@@ -378,7 +378,7 @@ public sealed class Trainer
         optimizerBytes = Collectives.BroadcastBytes(dist, optimizerBytes);
         // Every rank loads the same bytes, so a bad section fails on all of them alike, with the same one-line message as one process.
         string where = found?.Path ?? "rank 0's checkpoint";
-        ResumeCheckpoint.Guard(where, "optimizer", () => { using var r = new BinaryReader(new MemoryStream(optimizerBytes)); _optimizer.load_state_dict(r); });
+        ResumeCheckpoint.LoadOptimizer(_optimizer, optimizerBytes, where);
         ShareTaskState();
         ShareRng(ckpt?.Section(TrainingCheckpoint.RngSection), where);
         return new ResumePoint((int)h[1], localBatch, saved.OptimizerSteps, found?.Path ?? "rank 0's checkpoint");
@@ -461,6 +461,7 @@ public sealed class Trainer
     private SavedPositionInfo SavedPosition(TrainingCheckpoint ckpt, string path)
     {
         long steps = 0;
+        long? savedBatches = null;
         int world = _run.Distributed.WorldSize, batch = _opt.BatchSize, accum = _accum;
         if (ckpt.Section(TrainingCheckpoint.SchedulerSection) is { } sched)
         {
@@ -473,14 +474,18 @@ public sealed class Trainer
                 // Checkpoints from before data parallelism carry neither: they were single-process runs of this batch size.
                 if (root.TryGetProperty("world_size", out var w)) world = w.GetInt32();
                 if (root.TryGetProperty("batch_size", out var b)) batch = b.GetInt32();
+                if (root.TryGetProperty("batches_per_epoch", out var e)) savedBatches = e.GetInt64();
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
                 throw new CheckpointFormatException($"{path}: the scheduler section is not the JSON a checkpoint of this program holds ({TerminalText.Safe(ex.Message, 200)}): the file is corrupt or crafted; resume from another checkpoint or start a new run.", ex);
             }
-            if (steps < 0 || accum < 1 || world < 1 || batch < 1)
-                throw new CheckpointFormatException($"{path}: the scheduler section holds impossible values (optimizer_steps {steps}, accumulation {accum}, world_size {world}, batch_size {batch}): the file is corrupt or crafted.");
+            if (steps < 0 || accum < 1 || world < 1 || batch < 1 || savedBatches < 1)
+                throw new CheckpointFormatException($"{path}: the scheduler section holds impossible values (optimizer_steps {steps}, accumulation {accum}, world_size {world}, batch_size {batch}, batches_per_epoch {savedBatches}): the file is corrupt or crafted.");
         }
+        // A mid-epoch checkpoint is written before the epoch's last batch (the end of an epoch is saved as the next epoch, step 0).
+        if (ckpt.Step > 0 && savedBatches is { } n && ckpt.Step >= n)
+            throw new CheckpointFormatException($"{path}: step {ckpt.Step} is past the end of its epoch of {n} batches: the file is corrupt or crafted; resume from another checkpoint or start a new run.");
         return new SavedPositionInfo(ckpt.Step, steps, world, batch, accum);
     }
 
@@ -488,18 +493,28 @@ public sealed class Trainer
     /// The saved batch index in this run's batches: the first Step x batch x world images of the
     /// epoch's shuffled order are done whatever the number of ranks (rank r reads positions r, r + W, ...),
     /// so the run continues at the same image when that count is a whole number of this run's
-    /// optimizer steps.
+    /// optimizer steps. <paramref name="where"/> names the checkpoint in the refusals.
     /// </summary>
-    private int LocalBatch(SavedPositionInfo saved)
+    private int LocalBatch(SavedPositionInfo saved, string where)
     {
         if (saved.Step == 0) return 0;
-        long images = saved.Step * saved.BatchSize * saved.WorldSize;
+        long images;
+        // A crafted step near 2^62 would wrap around to a plausible position.
+        try { images = checked(saved.Step * saved.BatchSize * saved.WorldSize); }
+        catch (OverflowException)
+        {
+            throw new CheckpointFormatException($"{where}: step {saved.Step} of {saved.BatchSize} x {saved.WorldSize} images is past any epoch: the file is corrupt or crafted; resume from another checkpoint or start a new run.");
+        }
         long perBatch = (long)_opt.BatchSize * _run.Distributed.WorldSize;
         if (images % perBatch != 0 || (images / perBatch) % _accum != 0)
             throw new CheckpointFormatException(
-                $"the checkpoint stopped {images} images into an epoch ({saved.Step} batches of {saved.BatchSize} x {saved.WorldSize} process(es), accumulation {saved.Accumulation}); "
+                $"{where}: the checkpoint stopped {images} images into an epoch ({saved.Step} batches of {saved.BatchSize} x {saved.WorldSize} process(es), accumulation {saved.Accumulation}); "
                 + $"with batch {_opt.BatchSize} x {_run.Distributed.WorldSize} process(es) and {_accum} accumulation steps that is not a whole optimizer step. "
                 + "Resume with the same --batch-size, --effective-batch and number of processes, or from an end-of-epoch checkpoint.");
+        if (images / perBatch >= _loader.BatchesPerEpoch)
+            throw new CheckpointFormatException(
+                $"{where}: the checkpoint stopped {images} images into an epoch, past the end of this run's epochs of {_loader.BatchesPerEpoch} batches of {perBatch} images "
+                + "(a corrupt or crafted file, or a smaller data set): resume from an end-of-epoch checkpoint or start a new run.");
         return (int)(images / perBatch);
     }
 

@@ -259,9 +259,10 @@ public sealed class RunRecord
             using var reader = File.OpenText(path);
             stream.Load(reader);
         }
-        catch (YamlDotNet.Core.YamlException ex)
+        // YamlDotNet's scanner also throws InvalidOperationException on some unclosed flow collections (the recipe fuzzer's finding).
+        catch (Exception ex) when (ex is YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException)
         {
-            throw new InvalidDataException($"{path} is not valid YAML: {ex.Message}");
+            throw new InvalidDataException($"{path} is not valid YAML: {TerminalText.Safe(ex.Message, 300)}");
         }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode map) return result;
         foreach (var (k, v) in map.Children)

@@ -5,7 +5,6 @@ using AttnDistill.Distillation;
 using AttnDistill.Models;
 using AttnDistill.Tests.TestSupport;
 using AttnDistill.Training;
-using Spectre.Console;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -155,35 +154,8 @@ public class BadConfigTests(BadConfigFixture f, ITestOutputHelper log) : IClassF
         return args.ToArray();
     }
 
-    static readonly object ConsoleLock = new();
-
     /// <summary>Runs the CLI's entry point in this process with the console captured.</summary>
-    public static (int Code, string Output) RunCli(string[] args)
-    {
-        lock (ConsoleLock)
-        {
-            var text = new StringWriter();
-            TextWriter oldOut = Console.Out, oldErr = Console.Error;
-            var oldAnsi = AnsiConsole.Console;
-            Console.SetOut(text);
-            Console.SetError(text);
-            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
-            {
-                Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(text), Interactive = InteractionSupport.No,
-            });
-            try
-            {
-                int code = CliApp.RunAsync(args).GetAwaiter().GetResult();
-                return (code, text.ToString());
-            }
-            finally
-            {
-                Console.SetOut(oldOut);
-                Console.SetError(oldErr);
-                AnsiConsole.Console = oldAnsi;
-            }
-        }
-    }
+    public static (int Code, string Output) RunCli(string[] args) => InProcessCli.Run(args);
 
     [Theory]
     [MemberData(nameof(Cases))]

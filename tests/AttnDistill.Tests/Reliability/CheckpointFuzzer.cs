@@ -5,25 +5,25 @@ using AttnDistill.Checkpoints;
 namespace AttnDistill.Tests.Reliability;
 
 /// <summary>
-/// Mutates valid checkpoint files (truncation, bit flips, overwritten runs, inserted and deleted
-/// bytes, large numbers written into headers; for torch zips also the pickle itself, repacked with
-/// a valid CRC so the unpickler sees the damage) and feeds each case to a loader. A case passes when
-/// the loader either loads or throws a <see cref="CheckpointFormatException"/> whose message names
-/// the file, within a time bound. Shared by the test suite (a few hundred cases) and
-/// bench/soak (thousands). No xunit here.
+/// Mutates valid checkpoint files and feeds each case to a loader. Raw damage (truncation, bit
+/// flips, overwritten runs, inserted and deleted bytes, large numbers written into headers; for
+/// torch zips also the pickle itself, repacked with a valid CRC so the unpickler sees the damage)
+/// and structural lies that keep the file plausible: safetensors headers edited as JSON
+/// (<see cref="SafetensorsMutations"/>), zips written by hand with deflated entries, bombs and
+/// size fields that disagree (<see cref="ZipMutations"/>), and crafted training checkpoints whose
+/// checksum passes, resumed by the real trainer (<see cref="CraftedCheckpoints"/>,
+/// <see cref="ResumeProbe"/>). A case passes when the loader either loads or throws a
+/// <see cref="CheckpointFormatException"/> (or, for a model that does not fit, a
+/// <see cref="CheckpointMismatchException"/>) whose message names the file, within a time bound.
+/// Shared by the test suite (a few hundred cases) and bench/soak (thousands). No xunit here.
 /// </summary>
 public sealed class CheckpointFuzzer
 {
     /// <summary>A valid file and the loader to feed its mutants to (the loader disposes what it loads).</summary>
-    public sealed record Seed(string Name, byte[] Bytes, string Extension, Action<string> Load);
-
-    public sealed record Report(int Cases, int Loaded, int Refused, IReadOnlyList<string> Failures, double MaxSeconds,
-        long PeakRssGrowthBytes, IReadOnlyDictionary<string, int> Mutations)
-    {
-        public override string ToString() =>
-            $"{Cases} cases: {Loaded} loaded, {Refused} refused with a clear error, {Failures.Count} failures; slowest {MaxSeconds * 1000:F0} ms; " +
-            $"peak RSS growth {PeakRssGrowthBytes / (1 << 20)} MiB; mutations {string.Join(", ", Mutations.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key} {kv.Value}"))}";
-    }
+    /// <param name="Craft">Makes a case from scratch instead of mutating <paramref name="Bytes"/> (crafted checkpoints).</param>
+    /// <param name="FileName">When set, each case is this file inside its own folder (a run folder for --resume).</param>
+    public sealed record Seed(string Name, byte[] Bytes, string Extension, Action<string> Load,
+        Func<Random, (string Kind, byte[] Bytes)>? Craft = null, string? FileName = null);
 
     /// <summary>The standard seeds: every committed .pth/.safetensors fixture and a training checkpoint written here.</summary>
     public static IReadOnlyList<Seed> StandardSeeds(string fixtureDir, string trainingCheckpoint)
@@ -39,6 +39,14 @@ public sealed class CheckpointFuzzer
         seeds.Add(new Seed("training.ckpt", File.ReadAllBytes(trainingCheckpoint), ".ckpt", path => TrainingCheckpoint.Load(path).Dispose()));
         return seeds;
     }
+
+    /// <summary>
+    /// The standard seeds plus crafted checkpoints resumed by the trainer (<paramref name="crafted"/>
+    /// is owned by the caller: it holds the seed checkpoint's tensors).
+    /// </summary>
+    public static IReadOnlyList<Seed> ExtendedSeeds(string fixtureDir, string trainingCheckpoint, CraftedCheckpoints crafted) =>
+        StandardSeeds(fixtureDir, trainingCheckpoint).Append(new Seed("resume", Array.Empty<byte>(), ".ckpt",
+            path => ResumeProbe.Resume(Path.GetDirectoryName(path)!), crafted.Mutate, FileName: "checkpoint-0001.ckpt")).ToList();
 
     /// <summary>A small training checkpoint (model + optimizer bytes + RNG + config), as the trainer writes them.</summary>
     public static string TrainingCheckpointSeed(string dir)
@@ -79,47 +87,35 @@ public sealed class CheckpointFuzzer
         }
     }
 
-    public static Report Run(IReadOnlyList<Seed> seeds, int cases, int randomSeed, string workDir, TimeSpan timeout, Action<string>? log = null)
+    public static FuzzReport Run(IReadOnlyList<Seed> seeds, int cases, int randomSeed, string workDir, TimeSpan timeout, Action<string>? log = null)
     {
         Directory.CreateDirectory(workDir);
-        var rng = new Random(randomSeed);
-        var failures = new List<string>();
-        var mutations = new Dictionary<string, int>();
-        int loaded = 0, refused = 0;
-        double maxSeconds = 0;
-        ResetPeakRss();
-        long rssBefore = PeakRssBytes();
-        for (int i = 0; i < cases; i++)
+        return FuzzLoop.Run(cases, randomSeed, (i, rng) =>
         {
             var seed = seeds[i % seeds.Count];
-            var (kind, bytes) = Mutate(seed, rng);
-            mutations[kind] = mutations.GetValueOrDefault(kind) + 1;
-            string path = Path.Combine(workDir, $"case{i:D5}{seed.Extension}");
+            var (kind, bytes) = seed.Craft?.Invoke(rng) ?? Mutate(seed, rng);
+            string folder = Path.Combine(workDir, $"case{i:D5}");
+            string path = seed.FileName is null ? folder + seed.Extension : Path.Combine(folder, seed.FileName);
+            if (seed.FileName is not null) Directory.CreateDirectory(folder);
             File.WriteAllBytes(path, bytes);
-            Exception? error = null;
-            var watch = Stopwatch.StartNew();
-            var task = Task.Run(() => seed.Load(path));
-            bool finished;
-            try { finished = task.Wait(timeout); }
-            catch (AggregateException ex) { finished = true; error = ex.InnerException; }
-            double seconds = watch.Elapsed.TotalSeconds;
-            maxSeconds = Math.Max(maxSeconds, seconds);
-            string what = $"case {i} ({seed.Name}, {kind}, {bytes.Length} bytes)";
-            if (!finished) failures.Add($"{what}: no result after {timeout.TotalSeconds} s (hang)");
-            else if (error is null) loaded++;
-            else if (error is CheckpointFormatException && error.Message.Contains(path, StringComparison.Ordinal)) refused++;
-            else failures.Add($"{what}: {error.GetType().Name}: {error.Message}");
-            if (finished) File.Delete(path);
-            if (log is not null && (i + 1) % 500 == 0) log($"{i + 1} cases, {failures.Count} failures");
-        }
-        long growth = PeakRssBytes() - rssBefore;
-        return new Report(cases, loaded, refused, failures, maxSeconds, growth, mutations);
+            return new FuzzCase(kind, $"{seed.Name}, {bytes.Length} bytes", () => seed.Load(path),
+                error => error is CheckpointFormatException or CheckpointMismatchException && error.Message.Contains(path, StringComparison.Ordinal)
+                    ? null : FuzzLoop.Describe(error),
+                () =>
+                {
+                    if (seed.FileName is null) File.Delete(path);
+                    else Directory.Delete(folder, recursive: true);
+                });
+        }, timeout, log);
     }
 
     static (string Kind, byte[] Bytes) Mutate(Seed seed, Random rng)
     {
         byte[] b = seed.Bytes;
-        // Half the zip cases damage the pickle itself (a raw flip mostly breaks the zip's CRC first).
+        // A third of the zip cases damage the pickle itself (a raw flip mostly breaks the zip's CRC
+        // first), a third lie in the zip's own structure; 40 % of the safetensors cases lie in the header.
+        if (seed.Extension == ".pth" && rng.Next(3) == 0) return ZipMutations.Mutate(b, rng);
+        if (seed.Extension is ".safetensors" or ".ckpt" && rng.Next(5) < 2) return SafetensorsMutations.Mutate(b, rng);
         int choice = seed.Extension == ".pth" && rng.Next(2) == 0 ? 7 : rng.Next(7);
         switch (choice)
         {
