@@ -47,6 +47,11 @@ public static class Run
         catch (OperationCanceledException ex)
         {
             ConsoleReporting.Info($"stopped: {ex.Message}");
+            // A trainer's stop was agreed by every rank, so all of them leave the job together
+            // (mpirun reports a rank that exits without MPI_Finalize as a failure). Any other stop
+            // was seen by this process alone: finalizing while another rank waits in a collective
+            // would hang the job, so mpirun is left to end the others.
+            if (ex is TrainingStoppedException) DistributedContext.Shutdown();
             return Task.FromResult(InterruptedExitCode);
         }
         catch (Exception ex) when (ex is ArgumentException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException
@@ -122,7 +127,7 @@ public static class Run
             RunFolderLock.HoldForProcess(outDir, ConsoleReporting.Info);   // a second run on this folder is refused
             RunFolderChecks.OutsideData(outDir, parsed);
             config = ResumeSettings.Reconcile(outDir, config, parsed, ConsoleReporting.Info);
-            File.WriteAllText(Path.Combine(outDir, "config.yaml"), config);
+            AtomicFile.WriteAllText(Path.Combine(outDir, "config.yaml"), config);   // a resume compares against it: never half a file
         }
         dist.Barrier();
         return config;

@@ -19,6 +19,17 @@ public static partial class AtomicFile
     internal static Func<string, Stream, Stream>? WrapTempStream { get; set; }
 
     /// <summary>
+    /// <see cref="File.WriteAllText(string, string)"/> (UTF-8, no BOM) through <see cref="Write"/>:
+    /// a run folder's config.yaml and metrics.json are either the old file or the new one, never half
+    /// of either, when the disk fills or the process is killed mid-write.
+    /// </summary>
+    public static void WriteAllText(string path, string text)
+    {
+        byte[] bytes = new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(text);
+        Write(path, s => s.Write(bytes));
+    }
+
+    /// <summary>
     /// Writes through <paramref name="write"/> to path.tmp, syncs, renames over <paramref name="path"/>.
     /// On any failure the previous file is untouched, the temporary file is removed, and an I/O error
     /// is rethrown as an <see cref="IOException"/> that names the file and the reason.

@@ -100,7 +100,7 @@ public static class FinetuneJob
             },
         });
         var train = trainer.Run();
-        if (train.Interrupted) throw new OperationCanceledException($"fine-tuning stopped after {train.EpochsDone} epoch(s), checkpoint written; run again with --resume to finish.");
+        if (train.Interrupted) throw new TrainingStoppedException($"fine-tuning stopped after {train.EpochsDone} epoch(s), checkpoint written; run again with --resume to finish.");
         // A resumed run that had nothing left to train still reports the model's accuracy.
         last ??= ClassifierEvaluation.Evaluate(model, valLoader, cancel: stop);
         if (best is null) (best, bestEpoch) = (last, train.EpochsDone - 1);

@@ -68,7 +68,7 @@ public static class LinearJob
                 var loader = TrainingData.Loader(trainSet, cfg.ImageSize, trainerOptions, cfg.Workers, dist, log, scaleMin: 0.08);
                 var trainer = new Trainer(task, loader, trainerOptions, new TrainerRun { Context = ctx, Resume = cfg.Resume }, LinearProbeTask.LarsFactory);
                 var train = trainer.Run();
-                if (train.Interrupted) throw new OperationCanceledException("linear probing stopped before the end; run again with --resume to finish.");
+                if (train.Interrupted) throw new TrainingStoppedException("linear probing stopped before the end; run again with --resume to finish.");
                 using var val = FeatureExtractor.Extract(model, EvaluationData.EvalLoader(valSet, cfg.ImageSize, cfg.EvalBatchSize, cfg.Workers, log),
                     progress: new StageReporter(progress, "features val"), cancellation: stop);
                 result = LinearProbe.Evaluate(sweep, val, opts, ctx.Device);

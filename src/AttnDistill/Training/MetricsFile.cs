@@ -1,3 +1,4 @@
+using AttnDistill.Checkpoints;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -19,9 +20,7 @@ public static class MetricsFile
     {
         JsonObject root = File.Exists(path) && JsonNode.Parse(File.ReadAllText(path)) is JsonObject o ? o : new JsonObject();
         root[key] = JsonSerializer.SerializeToNode(value, Options);
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, root.ToJsonString(Options));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, root.ToJsonString(Options));
     }
 
     public static JsonObject Read(string path) =>

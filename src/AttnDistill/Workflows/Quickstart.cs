@@ -1,3 +1,4 @@
+using AttnDistill.Checkpoints;
 using System.Diagnostics;
 using System.Globalization;
 using AttnDistill.Distillation;
@@ -87,7 +88,7 @@ public static class Quickstart
             Directory.CreateDirectory(dir);
             var lines = settings.Concat(new (string, object)[] { ("seed", cfg.Seed), ("image-size", size) })
                 .Select(kv => $"{kv.Item1}: {Convert.ToString(kv.Item2, CultureInfo.InvariantCulture)}");
-            File.WriteAllText(Path.Combine(dir, "config.yaml"), $"# attndistill quickstart: {name}\n{string.Join("\n", lines)}\n");
+            AtomicFile.WriteAllText(Path.Combine(dir, "config.yaml"), $"# attndistill quickstart: {name}\n{string.Join("\n", lines)}\n");
             return dir;
         }
 

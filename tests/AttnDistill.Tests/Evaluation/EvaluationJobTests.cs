@@ -150,7 +150,7 @@ public class EvaluationJobTests
         FinetuneJob.Run(cfg, RunContext.Cpu(straight));
         using (var stop = new CancellationTokenSource())
         {
-            var stopped = Assert.Throws<OperationCanceledException>(() => FinetuneJob.Run(cfg, RunContext.Cpu(resumed) with { Stop = stop.Token, Progress = new StopAfterFirstEpoch(stop) }));
+            var stopped = Assert.Throws<TrainingStoppedException>(() => FinetuneJob.Run(cfg, RunContext.Cpu(resumed) with { Stop = stop.Token, Progress = new StopAfterFirstEpoch(stop) }));
             Assert.Contains("--resume", stopped.Message);
         }
         FinetuneJob.Run(cfg with { Resume = true }, RunContext.Cpu(resumed));

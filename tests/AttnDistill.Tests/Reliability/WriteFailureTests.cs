@@ -63,6 +63,35 @@ public class WriteFailureTests
         TrainingCheckpoint.Load(path).Dispose();
     }
 
+    [SkippableFact]
+    public void DiskFullWhileMetricsJsonIsMergedKeepsThePreviousFile()
+    {
+        // metrics.json and config.yaml were written in place: a full disk left them truncated, and a
+        // truncated config.yaml makes the next --resume compare against nothing.
+        Skip.IfNot(File.Exists("/dev/full"), "needs /dev/full");
+        string dir = Directory.CreateTempSubdirectory("diskfull-metrics").FullName;
+        string metrics = Path.Combine(dir, "metrics.json");
+        MetricsFile.Merge(metrics, "knn", new { top1 = 81.5 });
+        string before = File.ReadAllText(metrics);
+        var ex = Assert.Throws<IOException>(() => WithFailingWrites(_ => true, () => { MetricsFile.Merge(metrics, "linear", new { top1 = 83.0 }); return 0; }));
+        Assert.Contains(metrics, ex.Message);
+        Assert.Equal(before, File.ReadAllText(metrics));
+        Assert.Equal(81.5, MetricsFile.Read(metrics)["knn"]!["top1"]!.GetValue<double>());
+        Assert.False(File.Exists(AtomicFile.TempPathFor(metrics)));
+    }
+
+    [SkippableFact]
+    public void DiskFullWhileConfigYamlIsWrittenKeepsThePreviousOne()
+    {
+        Skip.IfNot(File.Exists("/dev/full"), "needs /dev/full");
+        string dir = Directory.CreateTempSubdirectory("diskfull-config").FullName;
+        string config = Path.Combine(dir, "config.yaml");
+        AtomicFile.WriteAllText(config, "verb: distill\nepochs: 3\n");
+        Assert.Throws<IOException>(() => WithFailingWrites(_ => true, () => { AtomicFile.WriteAllText(config, "verb: distill\nepochs: 30\n"); return 0; }));
+        Assert.Equal("verb: distill\nepochs: 3\n", File.ReadAllText(config));
+        Assert.Equal((byte)'v', File.ReadAllBytes(config)[0]);   // no BOM, as File.WriteAllText
+    }
+
     static DataLoader Loader() =>
         new(new SyntheticImageDataset(32), TransformPresets.Train(16, 0.5), new DataLoaderOptions { BatchSize = 8, Seed = 3, DropLast = true, Workers = 1 });
 
