@@ -125,9 +125,7 @@ public static class RecipeArguments
             stream.Load(reader);
         }
         catch (YamlDotNet.Core.YamlException ex) { throw new RecipeException($"recipe '{path}' is not valid YAML: {TerminalText.Safe(ex.Message, 300)}"); }
-        // YamlDotNet 16.3's scanner throws InvalidOperationException on some unclosed flow
-        // collections ("{a: b" over several lines; found by the recipe fuzzer): a bad file all the same.
-        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException or InvalidCastException)
+        catch (Exception ex) when (AttnDistill.Runs.YamlParserFailure.Is(ex))
         {
             throw new RecipeException($"recipe '{path}' is not valid YAML (the parser stopped with {ex.GetType().Name}: {TerminalText.Safe(ex.Message, 200)}): check its brackets and quotes.");
         }

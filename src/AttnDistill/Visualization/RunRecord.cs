@@ -259,8 +259,7 @@ public sealed class RunRecord
             using var reader = File.OpenText(path);
             stream.Load(reader);
         }
-        // YamlDotNet's scanner also throws InvalidOperationException on some unclosed flow collections (the recipe fuzzer's finding).
-        catch (Exception ex) when (ex is YamlDotNet.Core.YamlException or InvalidOperationException or ArgumentException)
+        catch (Exception ex) when (AttnDistill.Runs.YamlParserFailure.Is(ex))
         {
             throw new InvalidDataException($"{path} is not valid YAML: {TerminalText.Safe(ex.Message, 300)}");
         }

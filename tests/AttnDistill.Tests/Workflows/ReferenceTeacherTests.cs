@@ -15,15 +15,15 @@ namespace AttnDistill.Tests.Workflows;
 /// </summary>
 public class ReferenceTeacherTests
 {
-    public static TheoryData<int, string, int, int> Teachers => new()
+    public static TheoryData<int, string, int> Teachers => new()
     {
-        { 28, "fashion-mnist-dino-", 7, 28 },   // recipes/fashion-mnist-dino-teacher.yaml
-        { 32, "cifar10-dino-", 4, 32 },         // recipes/cifar10-dino-teacher.yaml
+        { 28, "fashion-mnist-dino-", 7 },   // recipes/fashion-mnist-dino-teacher.yaml
+        { 32, "cifar10-dino-", 4 },         // recipes/cifar10-dino-teacher.yaml
     };
 
     [Theory]
     [MemberData(nameof(Teachers))]
-    public void TheCommittedTeacherIsFoundLoadsAndMatchesItsRecordedHash(int imageSize, string prefix, int patch, int modelSize)
+    public void TheCommittedTeacherIsFoundLoadsAndMatchesItsRecordedHash(int imageSize, string prefix, int patch)
     {
         string path = Quickstart.ReferenceTeacher(imageSize)
             ?? throw new Xunit.Sdk.XunitException($"no models/{prefix}*.safetensors found from {AppContext.BaseDirectory}");
@@ -37,12 +37,12 @@ public class ReferenceTeacherTests
         var (model, config) = VitCheckpointLoader.Load(path);
         using (model)
         {
-            Assert.Equal((patch, 192, 4, 3, modelSize), (config.PatchSize, config.EmbedDim, config.Depth, config.NumHeads, config.ImageSize));
+            Assert.Equal((patch, 192, 4, 3, imageSize), (config.PatchSize, config.EmbedDim, config.Depth, config.NumHeads, config.ImageSize));
             model.eval();
             using var scope = NewDisposeScope();
             manual_seed(0);
             using var _ = no_grad();
-            var features = model.forward(randn(2, 3, modelSize, modelSize));
+            var features = model.forward(randn(2, 3, imageSize, imageSize));
             Assert.Equal(new long[] { 2, 192 }, features.shape);
             Assert.True(features.isfinite().all().item<bool>());
         }
