@@ -50,6 +50,14 @@ public sealed class DistillationTask : ITrainingTask
         _compress is not null || !_loss.UsesAttention ? AttentionRequest.None
         : _loss.AllBlocks ? AttentionRequest.AllBlocks : AttentionRequest.LastBlock;
 
+    // What the teacher computes: the loss's request, or, when a cache is filled, what the cache stores
+    // (the last block's rows at least, so that one cache serves lambda 0 and every attention row).
+    private AttentionRequest TeacherRequest =>
+        _cache is null ? Request
+        : _cache.Header.AttentionShape[0] > 1 ? AttentionRequest.AllBlocks : AttentionRequest.LastBlock;
+
+    private bool TeacherValueNorms => _cache is null ? _loss.WeightByValue : _cache.Header.ValueNorms;
+
     public StepLoss Loss(DataBatch batch)
     {
         var x = batch.Images;
@@ -63,7 +71,7 @@ public sealed class DistillationTask : ITrainingTask
         }
         else
         {
-            (fT, aT) = TeacherTargets(x, request);
+            (fT, aT) = TeacherTargets(x);
             _cache?.Write(batch, fT, aT);
         }
         var s = Float32(_student.Forward(x, request, _loss.WeightByValue, _loss.PatchTokenAlign));
@@ -87,19 +95,19 @@ public sealed class DistillationTask : ITrainingTask
     {
         if (_cache is null) throw new InvalidOperationException("this task has no teacher cache to fill.");
         using var scope = NewDisposeScope();
-        var (fT, aT) = TeacherTargets(batch.Images, Request);
+        var (fT, aT) = TeacherTargets(batch.Images);
         _cache.Write(batch, fT, aT);
     }
 
     /// <summary>The teacher's feature and attention targets for a batch, computed online.</summary>
-    (Tensor Feature, IReadOnlyList<BlockAttention> Attention) TeacherTargets(Tensor x, AttentionRequest request)
+    (Tensor Feature, IReadOnlyList<BlockAttention> Attention) TeacherTargets(Tensor x)
     {
         Tensor fT;
         IReadOnlyList<BlockAttention> aT;
         using (no_grad())
         using (NewDisposeScope())
         {
-            var t = _teacher.ForwardFeatures(x, request, _loss.WeightByValue);
+            var t = _teacher.ForwardFeatures(x, TeacherRequest, TeacherValueNorms);
             // LayerNorm is per token: normalize only the CLS token unless all tokens are compared.
             using var hidden = t.Hidden;
             using var kept = _loss.PatchTokenAlign ? hidden.alias() : hidden.select(1, 0);

@@ -114,6 +114,29 @@ public class TeacherTargetCacheTests
     }
 
     [Fact]
+    public void TheFeatureOnlyBaselinesCacheServesAttentionRunsBitForBit()
+    {
+        // The study fills each seed's cache with its lambda-0 row first; every attention row of the
+        // same stream must then read it, and compute what the online teacher gives.
+        using var thread = new SingleTorchThread();
+        string data = SyntheticImageFolder.Write(4, 1);
+        string teacher = Teacher();
+        string cache = Path.Combine(Directory.CreateTempSubdirectory("cache").FullName, "targets");
+        var (_, baselineLog) = Run(Config(data, teacher, cache, lambda: 0));
+        Assert.Contains(baselineLog, l => l.StartsWith("teacher cache: epoch 2 filled"));
+
+        var (online, _) = Run(Config(data, teacher, null, lambda: 0.1));
+        var (reading, readLog) = Run(Config(data, teacher, cache, lambda: 0.1));
+        Assert.Contains(readLog, l => l.Contains("epochs 1, 2 are read"));
+        var expected = Losses(online);
+        Assert.Contains(expected, l => !l.EndsWith(" 0"));   // the attention term is there
+        Assert.Equal(expected, Losses(reading));
+
+        var (_, compressLog) = Run(Config(data, teacher, cache) with { Method = DistillationMethod.CompRess });
+        Assert.Contains(compressLog, l => l.Contains("epochs 1, 2 are read"));
+    }
+
+    [Fact]
     public void AnotherSeedTeacherOrDtypeIsRefusedNamingTheFirstMismatch()
     {
         using var thread = new SingleTorchThread();

@@ -10,7 +10,9 @@ namespace AttnDistill.Distillation.TeacherCache;
 /// </summary>
 public sealed record TeacherCacheHeader
 {
-    public const int CurrentFormat = 1;
+    // 2: the last block's attention rows are stored for every run (format 1 left them out of
+    // feature-only and CompRess runs, so a lambda-0 baseline's cache served no attention row).
+    public const int CurrentFormat = 2;
 
     [JsonPropertyName("format")] public int Format { get; init; } = CurrentFormat;
     /// <summary>SHA-256 of the loaded teacher: its config and every tensor as the run uses it (after pos_embed resampling).</summary>
@@ -28,7 +30,7 @@ public sealed record TeacherCacheHeader
     [JsonPropertyName("dtype")] public required string Dtype { get; init; }
     /// <summary>Elements of the feature target per image: D (the CLS token) or (1 + N) x D (all tokens, --patch-token-align).</summary>
     [JsonPropertyName("feature_shape")] public required int[] FeatureShape { get; init; }
-    /// <summary>Attention targets per image: blocks x heads x tokens (blocks 0 when the loss uses no attention).</summary>
+    /// <summary>Attention targets per image: blocks x heads x tokens (1 block, or every block with --attn-all-blocks).</summary>
     [JsonPropertyName("attention_shape")] public required int[] AttentionShape { get; init; }
     [JsonPropertyName("value_norms")] public required bool ValueNorms { get; init; }
     /// <summary>Images the loader yields per epoch (a dropped last batch is not cached).</summary>
@@ -37,17 +39,19 @@ public sealed record TeacherCacheHeader
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>
-    /// What the loss takes from the teacher per image, as the cache stores it: the feature (D, or
-    /// (1 + N) x D with patch-token alignment), the attention rows (blocks x heads x tokens; no blocks
-    /// when the loss uses no attention or runs CompRess) and whether value norms come with them.
+    /// What the cache stores per image: the feature (D, or (1 + N) x D with patch-token alignment),
+    /// the attention rows (blocks x heads x tokens) and whether value norms come with them. The last
+    /// block's rows are stored even when this run's loss does not read them (lambda 0, CompRess): they
+    /// cost 1 + N numbers per head next to D, and they let the feature-only baseline's cache serve
+    /// every attention row of the same stream, which is what the cache is for.
     /// </summary>
     public static (int[] Feature, int[] Attention, bool ValueNorms) Targets(Models.VitConfig teacher, int imageSize, DistillLossOptions loss, DistillationMethod method)
     {
         int side = imageSize / teacher.PatchSize, tokens = 1 + side * side;
-        int blocks = method == DistillationMethod.CompRess || !loss.UsesAttention ? 0 : loss.AllBlocks ? teacher.Depth : 1;
+        bool allBlocks = loss.AllBlocks && loss.UsesAttention && method != DistillationMethod.CompRess;
+        bool valueNorms = loss.WeightByValue && loss.UsesAttention && method != DistillationMethod.CompRess;
         return (loss.PatchTokenAlign ? new[] { tokens, teacher.EmbedDim } : new[] { teacher.EmbedDim },
-                blocks == 0 ? new[] { 0, 0, 0 } : new[] { blocks, teacher.NumHeads, tokens },
-                blocks > 0 && loss.WeightByValue);
+                new[] { allBlocks ? teacher.Depth : 1, teacher.NumHeads, tokens }, valueNorms);
     }
 
     /// <summary>SHA-256 over the teacher's config and every tensor of its state dict as the run holds it (so a resampled pos_embed or another head count is another teacher).</summary>
