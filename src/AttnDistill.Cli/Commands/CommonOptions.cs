@@ -19,6 +19,7 @@ public sealed class TrainerOptionSet
     public readonly Option<double> WeightDecay;
     public readonly Option<double> ClipGrad = new("--clip-grad") { Description = "Max global gradient norm; 0 = off.", DefaultValueFactory = _ => 0 };
     public readonly Option<int> CheckpointEvery = Positive("--checkpoint-every", "Write checkpoint-*.ckpt every N epochs (and at the end).", 1);
+    public readonly Option<int> CheckpointHist = new("--checkpoint-hist") { Description = "Checkpoints kept in --out, oldest removed first (timm's name); 0 keeps every one (to evaluate each saved epoch afterwards).", DefaultValueFactory = _ => 2 };
     public readonly Option<int> LogEvery = Positive("--log-every", "Log a JSON line to log.txt every N batches.", 10);
     public readonly Option<int> Seed = new("--seed") { Description = "One seed for data order, augmentation, init and masks.", DefaultValueFactory = _ => 0 };
     public readonly Option<int> Workers = WorkerCount("--workers", "Data loading threads.");
@@ -63,8 +64,8 @@ public sealed class TrainerOptionSet
     public void AddTo(Command c)
     {
         var all = _lrOptions
-            ? new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, (Option?)BaseLrSweep ?? BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device }
-            : new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, MinLr, CheckpointEvery, LogEvery, Seed, Workers, Threads, Out, Resume, Device };
+            ? new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, (Option?)BaseLrSweep ?? BaseLr, Lr, MinLr, WeightDecay, ClipGrad, CheckpointEvery, CheckpointHist, LogEvery, Seed, Workers, Threads, Out, Resume, Device }
+            : new Option[] { Epochs, WarmupEpochs, BatchSize, EffectiveBatch, MinLr, CheckpointEvery, CheckpointHist, LogEvery, Seed, Workers, Threads, Out, Resume, Device };
         foreach (var o in all) c.Options.Add(o);
     }
 
@@ -81,7 +82,7 @@ public sealed class TrainerOptionSet
         Epochs = r.GetValue(Epochs), WarmupEpochs = r.GetValue(WarmupEpochs), BatchSize = r.GetValue(BatchSize),
         EffectiveBatch = r.GetValue(EffectiveBatch), MinLr = r.GetValue(MinLr),
         BaseLr = _lrOptions ? BaseLrs(r)[0] : _defaults.BaseLr, Lr = _lrOptions ? r.GetValue(Lr) : null,
-        WeightDecay = _lrOptions ? r.GetValue(WeightDecay) : 0, ClipGrad = _lrOptions ? r.GetValue(ClipGrad) : 0, CheckpointEveryEpochs = r.GetValue(CheckpointEvery),
+        WeightDecay = _lrOptions ? r.GetValue(WeightDecay) : 0, ClipGrad = _lrOptions ? r.GetValue(ClipGrad) : 0, CheckpointEveryEpochs = r.GetValue(CheckpointEvery), CheckpointHistory = r.GetValue(CheckpointHist),
         LogEverySteps = r.GetValue(LogEvery), Seed = r.GetValue(Seed),
     }).Validate();
 

@@ -25,8 +25,6 @@ public sealed record TrainerRun
     /// <summary>Stop after this many epochs of this invocation (tests use it to simulate a kill); null: run to the end.</summary>
     public int? StopAfterEpochs { get; init; }
     public bool TensorBoard { get; init; } = true;
-    /// <summary>Checkpoints kept on disk (oldest removed first).</summary>
-    public int KeepCheckpoints { get; init; } = 2;
     /// <summary>
     /// Called on every rank after each completed epoch (after its checkpoint), with the epoch
     /// number (0-based) and the run log (null off the main rank): pictures, validation, extra log

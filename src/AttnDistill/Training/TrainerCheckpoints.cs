@@ -84,7 +84,7 @@ internal sealed class TrainerCheckpoints
         // queue): keep them out of the checkpoint's Dispose.
         ckpt.Model.Clear();
         if (sections.TryGetValue("task", out var taskSection)) taskSection.Tensors.Clear();
-        CheckpointFiles.Prune(_run.OutDir, _run.KeepCheckpoints, keep: path);
+        if (_opt.CheckpointHistory > 0) CheckpointFiles.Prune(_run.OutDir, _opt.CheckpointHistory, keep: path);
         _run.Log?.Invoke($"checkpoint written: {path}");
         return path;
     }

@@ -19,6 +19,8 @@ public sealed record TrainerOptions
     /// <summary>Max global gradient norm; 0 disables clipping.</summary>
     public double ClipGrad { get; init; }
     public int CheckpointEveryEpochs { get; init; } = 1;
+    /// <summary>Checkpoints kept on disk, oldest removed first (timm's --checkpoint-hist); 0 keeps every one, e.g. to evaluate each epoch's model afterwards.</summary>
+    public int CheckpointHistory { get; init; } = 2;
     public int LogEverySteps { get; init; } = 10;
     /// <summary>A run stops when more than this fraction of an epoch's batches were non-finite.</summary>
     public double MaxSkippedFraction { get; init; } = 0.01;
@@ -57,6 +59,7 @@ public sealed record TrainerOptions
         if (!(Beta1 is >= 0 and < 1) || !(Beta2 is >= 0 and < 1)) throw new ArgumentException($"AdamW betas must be in [0, 1), got ({Beta1}, {Beta2}).");
         if (!(ClipGrad >= 0)) throw new ArgumentException($"--clip-grad must be >= 0 (0 disables it), got {ClipGrad}.");
         if (CheckpointEveryEpochs <= 0) throw new ArgumentException($"--checkpoint-every must be positive, got {CheckpointEveryEpochs}.");
+        if (CheckpointHistory < 0) throw new ArgumentException($"--checkpoint-hist must be >= 0 (0 keeps every checkpoint), got {CheckpointHistory}.");
         if (LogEverySteps <= 0) throw new ArgumentException($"--log-every (log interval) must be positive, got {LogEverySteps}.");
         if (!(MaxSkippedFraction is >= 0 and <= 1)) throw new ArgumentException($"the max skipped fraction of non-finite batches must be in [0, 1], got {MaxSkippedFraction}.");
         AccumulationSteps(worldSize);
