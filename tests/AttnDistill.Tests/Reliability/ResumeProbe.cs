@@ -43,8 +43,8 @@ public static class ResumeProbe
     /// <summary>The probe's trainer over <paramref name="outDir"/>, not yet run: its optimizer has the groups a resume loads into.</summary>
     public static Trainer Make(string outDir, bool resume, int? stopAfter) => new(new FeatureTask(),
         new DataLoader(new SyntheticImageDataset(16, size: 8), TransformPresets.Eval(8), new DataLoaderOptions { BatchSize = 4, Seed = 1, DropLast = true, Workers = 0 }),
-        new TrainerOptions { Epochs = Epochs, WarmupEpochs = 0, BatchSize = 4, Lr = 1e-3, LogEverySteps = 100, Seed = 1 },
-        new TrainerRun { Context = new RunContext { OutDir = outDir }, ModelConfig = Config, Resume = resume, TensorBoard = false, StopAfterEpochs = stopAfter, KeepCheckpoints = 1 });
+        new TrainerOptions { Epochs = Epochs, WarmupEpochs = 0, BatchSize = 4, Lr = 1e-3, LogEverySteps = 100, Seed = 1, CheckpointHistory = 1 },
+        new TrainerRun { Context = new RunContext { OutDir = outDir }, ModelConfig = Config, Resume = resume, TensorBoard = false, StopAfterEpochs = stopAfter });
 
     /// <summary>Trains one epoch of the two in <paramref name="dir"/> and returns its checkpoint (epoch 1, step 0, every section).</summary>
     public static string WriteSeed(string dir)
