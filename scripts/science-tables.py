@@ -7,6 +7,7 @@ Verdict of a claim "A beats B", per metric: the difference of the seed means d a
 error se = sqrt(s_A^2 / n_A + s_B^2 / n_B) (sample standard deviations): reproduced when d > 2 se,
 not reproduced when d < -2 se (B beats A), inside the noise otherwise.
 """
+import functools
 import json
 import math
 import re
@@ -25,6 +26,7 @@ def linear_top1(path):
     return json.loads(path.read_text())["linear"]["best"]["top1"]
 
 
+@functools.cache
 def seeds(row):
     """{'knn': [...], 'linear': [...]} over the finished seeds of ROW."""
     got = {"knn": [], "linear": []}

@@ -48,10 +48,10 @@ public sealed record TeacherCacheHeader
     public static (int[] Feature, int[] Attention, bool ValueNorms) Targets(Models.VitConfig teacher, int imageSize, DistillLossOptions loss, DistillationMethod method)
     {
         int side = imageSize / teacher.PatchSize, tokens = 1 + side * side;
-        bool allBlocks = loss.AllBlocks && loss.UsesAttention && method != DistillationMethod.CompRess;
-        bool valueNorms = loss.WeightByValue && loss.UsesAttention && method != DistillationMethod.CompRess;
+        bool attentionLoss = loss.UsesAttention && method != DistillationMethod.CompRess;
         return (loss.PatchTokenAlign ? new[] { tokens, teacher.EmbedDim } : new[] { teacher.EmbedDim },
-                new[] { allBlocks ? teacher.Depth : 1, teacher.NumHeads, tokens }, valueNorms);
+                new[] { attentionLoss && loss.AllBlocks ? teacher.Depth : 1, teacher.NumHeads, tokens },
+                attentionLoss && loss.WeightByValue);
     }
 
     /// <summary>SHA-256 over the teacher's config and every tensor of its state dict as the run holds it (so a resampled pos_embed or another head count is another teacher).</summary>
