@@ -51,7 +51,9 @@ public class DistillLossOptionsTests
         var o = new DistillLossOptions { AllBlocks = true };
         var e = Assert.Throws<ArgumentException>(() => o.Validate(3, 6, 14, 14, 192, 384, true, studentDepth: 8, teacherDepth: 12));
         Assert.Contains("--attn-all-blocks", e.Message);
-        o.Validate(3, 6, 14, 14, 192, 384, true, 12, 12);
+        Assert.Same(o, o.Validate(3, 6, 14, 14, 192, 384, true, 12, 12));
+        // Without the depths there is nothing to compare: the options pass.
+        Assert.Same(o, o.Validate(3, 6, 14, 14, 192, 384, true));
     }
 
     [Fact]
@@ -59,7 +61,9 @@ public class DistillLossOptionsTests
     {
         // Feature-only distillation needs neither aggregation nor interpolation.
         var o = new DistillLossOptions { WeightAttn = 0, Aggregation = AttentionAggregation.None, Interpolate = false };
-        o.Validate(3, 6, 7, 14, 192, 384, hasProjector: true);
         Assert.False(o.UsesAttention);
+        Assert.Same(o, o.Validate(3, 6, 7, 14, 192, 384, hasProjector: true));
+        // The same mismatch with attention on is refused: the pass above is lambda 0's doing.
+        Assert.Throws<ArgumentException>(() => (o with { WeightAttn = 0.1 }).Validate(3, 6, 7, 14, 192, 384, hasProjector: true));
     }
 }

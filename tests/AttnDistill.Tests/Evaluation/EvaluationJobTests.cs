@@ -279,6 +279,6 @@ public class EvaluationJobTests
             TensorAssert.Close(expected, got, $"layer {layer}", 1e-5, 1e-6);
         }
         Assert.Contains("--eval-layer", Assert.Throws<ArgumentException>(() => EvaluatedBackbone.Load(path, 16, 4)).Message);
-        Assert.Contains("--eval-layer", Assert.ThrowsAny<Exception>(() => EvaluatedBackbone.Load(Backbone(), 16, 1)).Message);
+        Assert.Contains("--eval-layer", Assert.Throws<CheckpointFormatException>(() => EvaluatedBackbone.Load(Backbone(), 16, 1)).Message);
     }
 }

@@ -1,5 +1,6 @@
 using AttnDistill.Evaluation;
 using TorchSharp;
+using AttnDistill.Tests.TestSupport;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -13,7 +14,7 @@ public class FeatureExtractionTests
         using var scope = NewDisposeScope();
         using var vit = LinearProbeTests.TinyVit();
         vit.train();
-        var ds = new SyntheticImageDataset(40, 4);
+        var ds = new ClassTemplateDataset(40, 4);
         using var ordered = FeatureExtractor.Extract(vit, LinearProbeTests.Loader(ds, shuffle: false, batch: 16));
         using var shuffled = FeatureExtractor.Extract(vit, LinearProbeTests.Loader(ds, shuffle: true, batch: 7));
         Assert.True(vit.training);
@@ -29,7 +30,7 @@ public class FeatureExtractionTests
     {
         using var scope = NewDisposeScope();
         using var vit = LinearProbeTests.TinyVit();
-        var ds = new SyntheticImageDataset(20, 4, unreadable: new[] { 3, 11 });
+        var ds = new ClassTemplateDataset(20, 4, unreadable: new[] { 3, 11 });
         using var set = FeatureExtractor.Extract(vit, LinearProbeTests.Loader(ds, batch: 8));
         Assert.Equal(18, set.Count);
         Assert.DoesNotContain(3L, set.Indices.data<long>().ToArray());

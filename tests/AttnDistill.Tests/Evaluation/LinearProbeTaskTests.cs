@@ -5,6 +5,7 @@ using AttnDistill.Optim;
 using AttnDistill.Runs;
 using AttnDistill.Training;
 using TorchSharp;
+using AttnDistill.Tests.TestSupport;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -24,7 +25,7 @@ public class LinearProbeTaskTests
             using var sweep = new LinearProbeSweep(32, 4, new[] { 0.05, 0.5 });
             var headBefore = sweep.Heads[1].Linear.weight!.detach().clone();
             var task = new LinearProbeTask(vit, sweep, referenceBaseLr: 0.05);
-            var loader = new DataLoader(new SyntheticImageDataset(64, 4), TransformPresets.Train(16),
+            var loader = new DataLoader(new ClassTemplateDataset(64, 4), TransformPresets.Train(16),
                 new DataLoaderOptions { BatchSize = 16, Workers = 0, DropLast = true });
             var options = new TrainerOptions { Epochs = 2, WarmupEpochs = 1, BatchSize = 16, BaseLr = 0.05, WeightDecay = 0, LogEverySteps = 100 };
             var trainer = new Trainer(task, loader, options, new TrainerRun { Context = new RunContext { OutDir = dir }, TensorBoard = false }, LinearProbeTask.LarsFactory);

@@ -3,6 +3,7 @@ using AttnDistill.Data.Transforms;
 using AttnDistill.Evaluation;
 using AttnDistill.Models;
 using TorchSharp;
+using AttnDistill.Tests.TestSupport;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -24,8 +25,8 @@ public class LinearProbeTests
     {
         using var scope = NewDisposeScope();
         using var vit = TinyVit();
-        using var train = FeatureExtractor.Extract(vit, Loader(new SyntheticImageDataset(600, 10, seed: 1)));
-        using var test = FeatureExtractor.Extract(vit, Loader(new SyntheticImageDataset(200, 10, seed: 2)));
+        using var train = FeatureExtractor.Extract(vit, Loader(new ClassTemplateDataset(600, 10, seed: 1)));
+        using var test = FeatureExtractor.Extract(vit, Loader(new ClassTemplateDataset(200, 10, seed: 2)));
         var options = new LinearProbeOptions { Epochs = 30, WarmupEpochs = 3, BatchSize = 64, BaseLrs = new[] { 0.1, 1.0, 10.0 } };
         var result = LinearProbe.TrainOnFeatures(train, test, 10, options);
         Assert.Equal(3, result.Sweep.Count);

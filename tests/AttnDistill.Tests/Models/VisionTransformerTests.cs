@@ -19,19 +19,39 @@ public class VisionTransformerTests
         Assert.Equal(expected, m.parameters().Sum(p => p.numel()));
     }
 
-    [Fact]
-    public void EveryPresetBuildsAndRunsAtItsGrid()
+    /// <summary>Every student-sized preset (tiny and small, learnable and sin-cos), as timm's test_models loops over its registry.</summary>
+    public static IEnumerable<object[]> StudentPresets() =>
+        VitPresets.Names.Where(n => !n.Contains("large") && !n.Contains("base")).Order().Select(n => new object[] { n });
+
+    [Theory]
+    [MemberData(nameof(StudentPresets))]
+    public void EveryStudentPresetRunsForwardAndBackwardAtATwoByTwoGrid(string name)
     {
-        foreach (var name in VitPresets.Names.Where(n => !n.Contains("large") && !n.Contains("base")))
+        var cfg = VitPresets.Get(name) with { ImageSize = VitPresets.Get(name).PatchSize * 2 };
+        using var m = new VisionTransformer(cfg);
+        using var x = randn(2, 3, cfg.ImageSize, cfg.ImageSize, generator: new Generator(0));
+        using var y = m.forward(x);
+        Assert.Equal(new long[] { 2, cfg.EmbedDim }, y.shape);
+        Assert.True(y.isfinite().all().item<bool>(), $"{name}: non-finite output");
+        // Squares of the output, so no parameter's gradient cancels by symmetry (a plain sum would, through the final LayerNorm).
+        using var loss = y.pow(2).sum();
+        loss.backward();
+        foreach (var (param, p) in m.named_parameters())
         {
-            var cfg = VitPresets.Get(name) with { ImageSize = VitPresets.Get(name).PatchSize * 2 };
-            using var m = new VisionTransformer(cfg);
-            using var _ = no_grad();
-            using var y = m.forward(randn(1, 3, cfg.ImageSize, cfg.ImageSize));
-            Assert.Equal(new long[] { 1, cfg.EmbedDim }, y.shape);
+            if (!p.requires_grad) continue;   // the sin-cos table
+            Assert.True(p.grad is not null && p.grad.isfinite().all().item<bool>() && p.grad.abs().sum().item<float>() > 0,
+                $"{name}: {param} got no (finite) gradient");
         }
-        // Base and large only need to be constructible (they are teachers); check their widths.
-        foreach (var name in VitPresets.Names.Where(n => n.Contains("large") || n.Contains("base")))
+        Assert.Equal(cfg.PosEmbed == PosEmbedKind.SinCos, !m.PosEmbed.requires_grad);
+    }
+
+    [Fact]
+    public void TeacherPresetsHaveWidthsTheirHeadsDivide()
+    {
+        // Base and large are teachers: too large to build once per preset in the suite; their head split is what can go wrong.
+        var teachers = VitPresets.Names.Where(n => n.Contains("large") || n.Contains("base")).ToArray();
+        Assert.Equal(16, teachers.Length);
+        foreach (var name in teachers)
             Assert.Equal(0, VitPresets.Get(name).EmbedDim % VitPresets.Get(name).NumHeads);
     }
 

@@ -163,7 +163,6 @@ public class BadConfigTests(BadConfigFixture f, ITestOutputHelper log) : IClassF
     {
         string outDir = Path.Combine(Directory.CreateTempSubdirectory("badcfg-out").FullName, "run");
         var args = Apply(BaseArgs(verb, outDir), change);
-        var watch = Stopwatch.StartNew();
         var (code, output) = RunCli(args);
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(l => !l.StartsWith("loaded ", StringComparison.Ordinal) && !l.StartsWith("teacher:", StringComparison.Ordinal)).ToArray();
@@ -177,7 +176,6 @@ public class BadConfigTests(BadConfigFixture f, ITestOutputHelper log) : IClassF
         Assert.DoesNotContain("Exception", output);
         Assert.DoesNotContain("Usage:", output);
         Assert.False(File.Exists(Path.Combine(outDir, "log.txt")), $"training started\n{all}");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}\n{all}");
     }
 
     [Fact]
@@ -244,7 +242,7 @@ public class BadConfigTests(BadConfigFixture f, ITestOutputHelper log) : IClassF
             DataRoot = "/nonexistent/data", TeacherPath = "/nonexistent/teacher.pth", Student = new VitConfig { ImageSize = 28, PatchSize = 7, EmbedDim = 32, Depth = 2, NumHeads = 2 },
             ProjectorLayers = 2, Trainer = new TrainerOptions(),
         };
-        var ex = Assert.ThrowsAny<Exception>(() => DistillJob.Prepare(cfg, null));
+        var ex = Assert.Throws<DirectoryNotFoundException>(() => DistillJob.Prepare(cfg, null));
         Assert.Contains("--data", ex.Message);
     }
 }

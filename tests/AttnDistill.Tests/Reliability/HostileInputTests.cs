@@ -205,7 +205,7 @@ public class HostileInputTests(BadConfigFixture f, ITestOutputHelper log) : ICla
     public void Case11_AFolderGivenAsACheckpointIsCalledAFolder()
     {
         string dir = Tmp("dir-ckpt");
-        var ex = Assert.ThrowsAny<Exception>(() => CheckpointReader.Read(dir));
+        var ex = Assert.Throws<CheckpointFormatException>(() => CheckpointReader.Read(dir));
         Assert.Contains("folder", ex.Message);
     }
 

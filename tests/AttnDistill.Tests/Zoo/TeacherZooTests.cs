@@ -94,7 +94,7 @@ public class TeacherZooTests : IDisposable
         var entry = TeacherZoo.Find("dino_vitb8")!;
         string dest = settings.CachePathOf(entry);
         var once = new CheckpointDownloader(Http, maxAttempts: 1);
-        Assert.ThrowsAny<Exception>(() => once.Download(settings.UrlOf(entry), dest, null));
+        Assert.ThrowsAny<IOException>(() => once.Download(settings.UrlOf(entry), dest, null));
         Assert.True(File.Exists(dest + CheckpointDownloader.PartialSuffix));
         Assert.False(File.Exists(dest));
         string path = CheckpointResolver.Resolve("dino_vitb8", "--teacher", settings: settings, http: Http);

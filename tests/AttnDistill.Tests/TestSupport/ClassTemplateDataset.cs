@@ -1,18 +1,20 @@
 using AttnDistill.Data;
 
-namespace AttnDistill.Tests.Evaluation;
+namespace AttnDistill.Tests.TestSupport;
 
 /// <summary>
 /// Separable in-memory images: each class is a fixed random RGB template; an item is its class
-/// template plus seeded per-pixel noise. Optionally some items fail to decode.
+/// template plus seeded per-pixel noise. Optionally some items fail to decode. Harder than
+/// <see cref="SyntheticImageDataset"/> (whole-image templates, not one bright square), so a probe
+/// of 10 classes has something to separate.
 /// </summary>
-public sealed class SyntheticImageDataset : IImageDataset
+public sealed class ClassTemplateDataset : IImageDataset
 {
     readonly byte[][] _templates;
     readonly int _side, _seed, _noise;
     readonly HashSet<int> _unreadable;
 
-    public SyntheticImageDataset(int count, int classes, int side = 16, int seed = 0, int noise = 40, IEnumerable<int>? unreadable = null)
+    public ClassTemplateDataset(int count, int classes, int side = 16, int seed = 0, int noise = 40, IEnumerable<int>? unreadable = null)
     {
         Count = count;
         _side = side;
